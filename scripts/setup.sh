@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs everything peyk needs on a fresh Debian 12 machine (as root) and builds it.
+# Idempotent: packages already present are left alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(
+  build-essential cmake ninja-build pkg-config clang clang-format
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev
+  libssl-dev libhiredis-dev libgtest-dev libgmock-dev libbenchmark-dev
+  redis-server curl
+  python3 python3-pytest python3-websocket python3-requests
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# redis-server is started by the tests themselves on free ports; keep the packaged daemon off.
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
+
+BUILD_TYPE=${BUILD_TYPE:-Release}
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" -DPEYK_WERROR="${PEYK_WERROR:-ON}" >/dev/null
+cmake --build build -j"$(nproc)"

@@ -1,0 +1,205 @@
+#include "app/config.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include <boost/program_options.hpp>
+
+namespace peyk::app {
+
+namespace po = boost::program_options;
+
+std::optional<std::int64_t> parse_duration_s(std::string_view t) {
+  if (t.empty()) return std::nullopt;
+  std::int64_t mult = 1;
+  switch (t.back()) {
+    case 's':
+      mult = 1;
+      t.remove_suffix(1);
+      break;
+    case 'm':
+      mult = 60;
+      t.remove_suffix(1);
+      break;
+    case 'h':
+      mult = 3600;
+      t.remove_suffix(1);
+      break;
+    case 'd':
+      mult = 86400;
+      t.remove_suffix(1);
+      break;
+    default:
+      break;
+  }
+  if (t.empty() || t.size() > 9) return std::nullopt;
+  std::int64_t v = 0;
+  for (char c : t) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  if (v <= 0) return std::nullopt;
+  return v * mult;
+}
+
+std::vector<std::string> split_list(std::string_view t) {
+  std::vector<std::string> out;
+  while (!t.empty()) {
+    auto comma = t.find(',');
+    auto item = t.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) out.emplace_back(item);
+    if (comma == std::string_view::npos) break;
+    t.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+namespace {
+
+template <class Config>
+std::optional<Config> finish(
+    const po::options_description& desc, int argc, const char* const* argv, std::ostream& out,
+    std::ostream& err, int& exit_code, const char* usage, Config& cfg,
+    const std::function<std::string(const po::variables_map&, Config&)>& post) {
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    if (vm.count("help")) {
+      out << usage << "\n\n" << desc << "\n";
+      exit_code = 0;
+      return std::nullopt;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    err << "peyk: " << e.what() << "\n(see --help)\n";
+    exit_code = 2;
+    return std::nullopt;
+  }
+  if (auto msg = post(vm, cfg); !msg.empty()) {
+    err << "peyk: " << msg << "\n(see --help)\n";
+    exit_code = 2;
+    return std::nullopt;
+  }
+  return cfg;
+}
+
+}  // namespace
+
+std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::ostream& out,
+                                        std::ostream& err, int& exit_code, const char* command) {
+  serve_config c;
+  std::vector<std::string> origins;
+  double update_interval = 60, stall = 15, idle = 40;
+  std::size_t qentries = c.gateway.queue.max_entries, qbytes = c.gateway.queue.max_bytes;
+  po::options_description d("Options");
+  // clang-format off
+  d.add_options()
+    ("help,h", "print this help and exit")
+    ("listen", po::value(&c.listen)->default_value(c.listen), "HOST:PORT to serve HTTP and WebSocket on")
+    ("threads", po::value(&c.threads)->default_value(0), "io threads (0: one per core)")
+    ("redis", po::value(&c.redis), "redis://[:password@]host:port[/db]; default: in-process broker")
+    ("channel", po::value(&c.channel)->default_value(c.channel), "Redis pub/sub channel")
+    ("jwt-secret-file", po::value(&c.jwt_secret_file), "file holding the HS256 key (else env PEYK_JWT_SECRET)")
+    ("jwt-leeway", po::value(&c.jwt_leeway_s)->default_value(2), "clock skew allowed on exp/nbf, seconds (0..5)")
+    ("update-interval", po::value(&update_interval)->default_value(60), "seconds between a courier's posts, told to the app")
+    ("rate-limit", po::value(&c.rate_limit)->default_value(1), "ingest requests per second per courier (0: unlimited)")
+    ("rate-burst", po::value(&c.rate_burst)->default_value(10), "ingest burst per courier")
+    ("max-body", po::value(&c.http.max_body)->default_value(c.http.max_body), "largest ingest body, bytes")
+    ("max-header", po::value(&c.http.max_header)->default_value(c.http.max_header), "largest request header, bytes")
+    ("allowed-origin", po::value(&origins)->composing(), "browser Origin allowed on /ws (repeatable, * for any); default: same host")
+    ("ws-idle-timeout", po::value(&idle)->default_value(40), "drop a viewer that sends nothing (not even a pong) for this long, seconds; a ping goes out at half")
+    ("stall-timeout", po::value(&stall)->default_value(15), "close a viewer whose socket accepts no data for this long, seconds")
+    ("queue-max-entries", po::value(&qentries)->default_value(qentries), "couriers pending per slow viewer before it is closed")
+    ("queue-max-bytes", po::value(&qbytes)->default_value(qbytes), "bytes pending per slow viewer before it is closed")
+    ("drain-timeout", po::value(&c.drain_timeout_s)->default_value(3), "on SIGTERM, seconds to let viewers close before exit")
+    ("web-root", po::value(&c.http.web_root), "directory of the built panel (default: web/dist beside the binary's source tree, if present)")
+    ("tiles", po::value(&c.http.tiles_url)->default_value(c.http.tiles_url), "map tile URL template for the panel")
+    ("tiles-attribution", po::value(&c.http.tiles_attribution)->default_value(c.http.tiles_attribution), "attribution shown under the tiles")
+    ("log-level", po::value(&c.log_level)->default_value(c.log_level), "debug, info, warn, error or off");
+  // clang-format on
+  std::string usage = std::string("usage: peyk ") + command + " [options]";
+  return finish<serve_config>(
+      d, argc, argv, out, err, exit_code, usage.c_str(), c,
+      [&](const po::variables_map&, serve_config& cfg) -> std::string {
+        cfg.http.allowed_origins = origins;
+        if (cfg.jwt_leeway_s < 0 || cfg.jwt_leeway_s > 5) return "--jwt-leeway must be 0..5";
+        if (update_interval < 1 || update_interval > 86400) {
+          return "--update-interval must be 1..86400 seconds";
+        }
+        cfg.http.update_interval_s = static_cast<int>(update_interval);
+        if (stall <= 0 || idle <= 0) return "timeouts must be positive";
+        if (cfg.rate_limit < 0 || cfg.rate_burst < 1) return "--rate-limit >= 0, --rate-burst >= 1";
+        if (cfg.http.max_body < 1024 || cfg.http.max_body > (16u << 20)) {
+          return "--max-body must be 1 KiB..16 MiB";
+        }
+        if (qentries < 1 || qbytes < 1024) return "queue limits too small";
+        cfg.gateway.stall_timeout = std::chrono::milliseconds(static_cast<long>(stall * 1000));
+        cfg.gateway.idle_timeout = std::chrono::milliseconds(static_cast<long>(idle * 1000));
+        cfg.gateway.queue = {qentries, qbytes};
+        if (cfg.drain_timeout_s < 0 || cfg.drain_timeout_s > 600) return "--drain-timeout 0..600";
+        if (cfg.listen.rfind(':') == std::string::npos) return "--listen takes HOST:PORT";
+        return {};
+      });
+}
+
+std::optional<token_config> parse_token(int argc, const char* const* argv, std::ostream& out,
+                                        std::ostream& err, int& exit_code) {
+  token_config c;
+  std::string ttl = "1h", fleets, orders;
+  po::options_description d("Options");
+  // clang-format off
+  d.add_options()
+    ("help,h", "print this help and exit")
+    ("role", po::value(&c.role)->required(), "courier, admin, dispatcher or customer")
+    ("sub", po::value(&c.sub)->required(), "user id (for couriers: the courier id)")
+    ("ttl", po::value(&ttl)->default_value(ttl), "lifetime: 30s, 10m, 1h, 2d")
+    ("name", po::value(&c.name), "display name (couriers: user.username)")
+    ("fleet", po::value(&c.fleet), "courier: its fleet")
+    ("fleets", po::value(&fleets), "dispatcher: fleets it may watch, comma-separated")
+    ("orders", po::value(&orders), "customer: order ids it may track, comma-separated")
+    ("jwt-secret-file", po::value(&c.jwt_secret_file), "file holding the HS256 key (else env PEYK_JWT_SECRET)");
+  // clang-format on
+  return finish<token_config>(d, argc, argv, out, err, exit_code,
+                              "usage: peyk token --role ROLE --sub ID [options]\nPrints a JWT "
+                              "signed with the configured key.",
+                              c, [&](const po::variables_map&, token_config& cfg) -> std::string {
+                                if (cfg.role != "courier" && cfg.role != "admin" &&
+                                    cfg.role != "dispatcher" && cfg.role != "customer") {
+                                  return "--role must be courier, admin, dispatcher or customer";
+                                }
+                                auto t = parse_duration_s(ttl);
+                                if (!t) return "--ttl takes a duration such as 30s, 10m, 1h or 2d";
+                                cfg.ttl_s = *t;
+                                cfg.fleets = split_list(fleets);
+                                cfg.orders = split_list(orders);
+                                if (cfg.role == "customer" && cfg.orders.empty())
+                                  return "a customer token needs --orders";
+                                if (cfg.role == "dispatcher" && cfg.fleets.empty()) {
+                                  return "a dispatcher token needs --fleets";
+                                }
+                                return {};
+                              });
+}
+
+std::string load_secret(const std::string& file) {
+  std::string secret;
+  if (!file.empty()) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot read --jwt-secret-file " + file);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    secret = ss.str();
+    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+    if (secret.empty()) throw std::runtime_error("--jwt-secret-file " + file + " is empty");
+    return secret;
+  }
+  if (const char* env = std::getenv("PEYK_JWT_SECRET"); env && *env) return env;
+  throw std::runtime_error(
+      "no JWT secret: set PEYK_JWT_SECRET or pass --jwt-secret-file (there is no default)");
+}
+
+}  // namespace peyk::app

@@ -1,0 +1,60 @@
+#pragma once
+// Command-line configuration of every subcommand (program_options), kept apart from the
+// wiring so that it can be unit-tested.
+
+#include <chrono>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "gateway/options.hpp"
+#include "http/server.hpp"
+
+namespace peyk::app {
+
+struct serve_config {
+  std::string listen = "127.0.0.1:8082";
+  unsigned threads = 0;  // 0: one per core
+  std::string redis;     // empty: in-process broker
+  std::string channel = "dlchannel";
+  std::string jwt_secret_file;
+  double jwt_leeway_s = 2;
+  double rate_limit = 1;
+  double rate_burst = 10;
+  double drain_timeout_s = 3;
+  std::string log_level = "info";
+  http::settings http;
+  gateway::options gateway;
+};
+
+struct token_config {
+  std::string role;
+  std::string sub;
+  std::string name;
+  std::string fleet;
+  std::vector<std::string> fleets;
+  std::vector<std::string> orders;
+  std::int64_t ttl_s = 3600;
+  std::string jwt_secret_file;
+};
+
+// Parses "30s", "10m", "1h", "2d" or plain seconds; nullopt when malformed or <= 0.
+std::optional<std::int64_t> parse_duration_s(std::string_view text);
+
+// "a,b,,c" -> {"a","b","c"}
+std::vector<std::string> split_list(std::string_view text);
+
+// Each returns nullopt after printing help (to `out`, exit 0) or an error (to `err`,
+// exit 2); `exit_code` says which.
+std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::ostream& out,
+                                        std::ostream& err, int& exit_code,
+                                        const char* command = "serve");
+std::optional<token_config> parse_token(int argc, const char* const* argv, std::ostream& out,
+                                        std::ostream& err, int& exit_code);
+
+// The HS256 key: --jwt-secret-file (trailing newline stripped) or PEYK_JWT_SECRET.
+// Throws std::runtime_error with a clear message when neither is set or both are empty.
+std::string load_secret(const std::string& file);
+
+}  // namespace peyk::app

@@ -1,0 +1,97 @@
+#include "app/config.hpp"
+
+#include <cstdlib>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+namespace peyk::app {
+namespace {
+
+TEST(Duration, Units) {
+  EXPECT_EQ(parse_duration_s("30s"), 30);
+  EXPECT_EQ(parse_duration_s("10m"), 600);
+  EXPECT_EQ(parse_duration_s("1h"), 3600);
+  EXPECT_EQ(parse_duration_s("2d"), 172800);
+  EXPECT_EQ(parse_duration_s("45"), 45);
+  EXPECT_EQ(parse_duration_s("0s"), std::nullopt);
+  EXPECT_EQ(parse_duration_s("h"), std::nullopt);
+  EXPECT_EQ(parse_duration_s("-1h"), std::nullopt);
+  EXPECT_EQ(parse_duration_s("1y"), std::nullopt);
+}
+
+TEST(SplitList, TrimsAndSkipsEmpty) {
+  EXPECT_EQ(split_list("a, b,,c "), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_TRUE(split_list("").empty());
+}
+
+std::optional<serve_config> serve(std::vector<const char*> args, int& code, std::string& err) {
+  args.insert(args.begin(), "serve");
+  std::ostringstream o, e;
+  auto c = parse_serve(static_cast<int>(args.size()), args.data(), o, e, code);
+  err = e.str() + o.str();
+  return c;
+}
+
+TEST(ServeFlags, DefaultsAndOverrides) {
+  int code = -1;
+  std::string msg;
+  auto c = serve({}, code, msg);
+  ASSERT_TRUE(c) << msg;
+  EXPECT_EQ(c->listen, "127.0.0.1:8082");
+  EXPECT_EQ(c->http.max_body, 65536u);
+  EXPECT_EQ(c->http.update_interval_s, 60);
+  c = serve({"--listen", "0.0.0.0:9000", "--update-interval", "2", "--allowed-origin", "http://a",
+             "--allowed-origin", "http://b", "--stall-timeout", "2.5"},
+            code, msg);
+  ASSERT_TRUE(c) << msg;
+  EXPECT_EQ(c->listen, "0.0.0.0:9000");
+  EXPECT_EQ(c->http.update_interval_s, 2);
+  EXPECT_EQ(c->http.allowed_origins.size(), 2u);
+  EXPECT_EQ(c->gateway.stall_timeout.count(), 2500);
+}
+
+TEST(ServeFlags, ErrorsAndHelp) {
+  int code = -1;
+  std::string msg;
+  EXPECT_FALSE(serve({"--nope"}, code, msg));
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(msg.find("nope"), std::string::npos);
+  EXPECT_FALSE(serve({"--jwt-leeway", "9"}, code, msg));
+  EXPECT_EQ(code, 2);
+  EXPECT_FALSE(serve({"--help"}, code, msg));
+  EXPECT_EQ(code, 0);
+  for (const char* flag : {"--listen", "--jwt-secret-file", "--rate-limit", "--rate-burst",
+                           "--max-body", "--stall-timeout", "--queue-max-bytes", "--drain-timeout",
+                           "--update-interval", "--ws-idle-timeout", "--allowed-origin"}) {
+    EXPECT_NE(msg.find(flag), std::string::npos) << flag;
+  }
+}
+
+TEST(TokenFlags, RequiresRoleAndClaims) {
+  std::ostringstream o, e;
+  int code = -1;
+  const char* a1[] = {"token", "--role", "customer", "--sub", "7"};
+  EXPECT_FALSE(parse_token(5, a1, o, e, code));
+  EXPECT_EQ(code, 2);
+  const char* a2[] = {"token",    "--role", "customer", "--sub", "7",
+                      "--orders", "A1,B2",  "--ttl",    "10m"};
+  auto t = parse_token(9, a2, o, e, code);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->orders, (std::vector<std::string>{"A1", "B2"}));
+  EXPECT_EQ(t->ttl_s, 600);
+  const char* a3[] = {"token", "--role", "root", "--sub", "1"};
+  EXPECT_FALSE(parse_token(5, a3, o, e, code));
+}
+
+TEST(Secret, FromEnvOrFileNeverDefault) {
+  ::unsetenv("PEYK_JWT_SECRET");
+  EXPECT_THROW(load_secret(""), std::runtime_error);
+  ::setenv("PEYK_JWT_SECRET", "s3cret", 1);
+  EXPECT_EQ(load_secret(""), "s3cret");
+  EXPECT_THROW(load_secret("/nonexistent/file"), std::runtime_error);
+  ::unsetenv("PEYK_JWT_SECRET");
+}
+
+}  // namespace
+}  // namespace peyk::app

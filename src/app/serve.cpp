@@ -1,0 +1,165 @@
+// Wiring by config: one io_context per thread, the broker, the gateway, the HTTP server,
+// and the SIGTERM drain (PROTOCOL.md §6).
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "app/commands.hpp"
+#include "auth/token_cache.hpp"
+#include "broker/memory_broker.hpp"
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+#include "core/rate_limiter.hpp"
+#include "gateway/gateway.hpp"
+#include "http/server.hpp"
+#include "store/last_known.hpp"
+
+namespace peyk::app {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+std::string default_web_root() {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  for (auto dir = exe.parent_path(); !dir.empty() && dir != dir.root_path();
+       dir = dir.parent_path()) {
+    auto candidate = dir / "web" / "dist";
+    if (std::filesystem::is_regular_file(candidate / "index.html", ec)) return candidate.string();
+  }
+  return {};
+}
+
+core::log_level parse_level(const std::string& s) {
+  if (s == "debug") return core::log_level::debug;
+  if (s == "warn") return core::log_level::warn;
+  if (s == "error") return core::log_level::error;
+  if (s == "off") return core::log_level::off;
+  return core::log_level::info;
+}
+
+tcp::endpoint parse_endpoint(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  auto host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty() || host == "localhost") host = "127.0.0.1";
+  auto port = std::stoi(listen.substr(colon + 1));
+  if (port < 0 || port > 65535) throw std::runtime_error("--listen: bad port");
+  return {net::ip::make_address(host), static_cast<unsigned short>(port)};
+}
+
+}  // namespace
+
+int run_serve(serve_config cfg, const std::function<void(const std::string&)>& on_ready) {
+  core::set_log_level(parse_level(cfg.log_level));
+  ::signal(SIGPIPE, SIG_IGN);
+  if (!cfg.redis.empty()) {
+    std::cerr << "peyk: --redis is not available in this build yet; run without it for the "
+                 "in-process broker\n";
+    return 2;
+  }
+  std::string secret;
+  tcp::endpoint ep;
+  try {
+    secret = load_secret(cfg.jwt_secret_file);
+    ep = parse_endpoint(cfg.listen);
+  } catch (const std::exception& e) {
+    std::cerr << "peyk: " << e.what() << "\n";
+    return 2;
+  }
+  if (secret.size() < 32) {
+    core::log(core::log_level::warn, "the JWT secret is shorter than 32 bytes; use a longer one");
+  }
+  if (cfg.http.web_root.empty()) cfg.http.web_root = default_web_root();
+
+  auth::jwt_verifier verifier(secret, {static_cast<std::int64_t>(cfg.jwt_leeway_s)});
+  auth::token_cache tokens(verifier);
+  core::rate_limiter limiter(cfg.rate_limit, cfg.rate_burst);
+  core::metrics metrics;
+  store::last_known store;
+  std::atomic<bool> draining{false};
+
+  unsigned n = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::unique_ptr<net::io_context>> owned;
+  std::vector<net::io_context*> contexts;
+  for (unsigned i = 0; i < n; ++i) {
+    owned.push_back(std::make_unique<net::io_context>(1));
+    contexts.push_back(owned.back().get());
+  }
+
+  broker::memory_broker bus;
+  gateway::gateway gw(cfg.gateway, store, metrics, contexts);
+  bus.subscribe([&gw](const broker::location_ptr& loc) { gw.on_message(loc); });
+  bus.start();
+  metrics.broker_connected.set(bus.connected() ? 1 : 0);
+
+  http::services svc{&tokens, &limiter, &bus, &gw, &metrics, &draining};
+  http::server srv(cfg.http, svc, contexts);
+  try {
+    srv.listen(ep);
+  } catch (const std::exception& e) {
+    std::cerr << "peyk: cannot listen on " << cfg.listen << ": " << e.what() << "\n";
+    return 2;
+  }
+  gw.start();
+  auto bound = srv.local_endpoint();
+  std::string url = "http://" + bound.address().to_string() + ":" + std::to_string(bound.port());
+  core::log(core::log_level::info,
+            "peyk serve listening on " + url + " (" + std::to_string(n) + " threads, broker " +
+                bus.name() + ", panel " +
+                (cfg.http.web_root.empty() ? "not built" : cfg.http.web_root) + ")");
+  if (on_ready) on_ready(url);
+
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
+  for (auto* c : contexts) guards.push_back(net::make_work_guard(*c));
+
+  auto& main_ctx = *contexts[0];
+  net::signal_set signals(main_ctx, SIGINT, SIGTERM);
+  net::steady_timer drain_timer(main_ctx);
+  auto deadline = std::chrono::steady_clock::now();
+  auto stop_all = [&] {
+    gw.stop();
+    bus.stop();
+    guards.clear();
+    for (auto* c : contexts) c->stop();
+  };
+  std::function<void()> wait_drained = [&] {
+    if (gw.viewers() == 0 || std::chrono::steady_clock::now() >= deadline) return stop_all();
+    drain_timer.expires_after(std::chrono::milliseconds(20));
+    drain_timer.async_wait([&](boost::system::error_code) { wait_drained(); });
+  };
+  signals.async_wait([&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    core::log(core::log_level::info, std::string("received ") +
+                                         (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ": draining " +
+                                         std::to_string(gw.viewers()) + " viewers");
+    draining = true;
+    srv.stop_accepting();
+    gw.close_all(1001);
+    deadline = std::chrono::steady_clock::now() +
+               std::chrono::milliseconds(static_cast<long>(cfg.drain_timeout_s * 1000));
+    wait_drained();
+  });
+
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < n; ++i) threads.emplace_back([c = contexts[i]] { c->run(); });
+  main_ctx.run();
+  for (auto& t : threads) t.join();
+  core::log(core::log_level::info, "peyk serve stopped");
+  return 0;
+}
+
+}  // namespace peyk::app

@@ -1,0 +1,40 @@
+#pragma once
+// JWT (RFC 7519) verification and signing with HS256, by OpenSSL's HMAC and a
+// constant-time compare. Only the configured algorithm is accepted; `alg: none` never.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <boost/json/object.hpp>
+
+#include "auth/identity.hpp"
+#include "core/error.hpp"
+
+namespace peyk::auth {
+
+struct verify_options {
+  std::int64_t leeway_s = 2;  // clock skew allowed on exp/nbf; clamped to [0, 5]
+};
+
+class jwt_verifier {
+ public:
+  // `secret`: the HS256 key (raw bytes). Throws std::invalid_argument if empty.
+  explicit jwt_verifier(std::string secret, verify_options opts = {});
+
+  // Verifies signature, alg, exp (required), nbf, and the claims of §2; `now_s` is
+  // seconds since the epoch. Error codes: "invalid_token" (malformed, bad alg, bad
+  // signature, bad claims) or "token_expired"/"token_not_yet_valid". Messages never
+  // echo the token.
+  core::expected<identity> verify(std::string_view token, std::int64_t now_s) const;
+
+ private:
+  std::string secret_;
+  verify_options opts_;
+};
+
+// Signs `claims` as an HS256 JWT. Throws std::invalid_argument if `secret` is empty.
+std::string sign_hs256(const boost::json::object& claims, std::string_view secret);
+
+}  // namespace peyk::auth

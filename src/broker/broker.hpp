@@ -1,0 +1,46 @@
+#pragma once
+// The pluggable message bus between ingest and gateways (ARCHITECTURE.md).
+//
+// Delivery guarantee: at most once, latest wins per courier. A publish completes with
+// success only once the message has been handed to the broker (in-process: delivered to
+// the subscribers; Redis: PUBLISH acknowledged), so ingest never answers 200 for a point
+// that was not published. Subscribers receive messages in publish order per publisher.
+
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+#include <boost/system/error_code.hpp>
+
+#include "core/location.hpp"
+
+namespace peyk::broker {
+
+using location_ptr = std::shared_ptr<const core::location>;
+
+// Called with every message on the channel, on a broker-owned thread; must not block.
+using message_handler = std::function<void(const location_ptr&)>;
+// Called once per publish with the outcome.
+using publish_handler = std::function<void(boost::system::error_code)>;
+
+class broker {
+ public:
+  virtual ~broker() = default;
+
+  // Publishes `batch` in order; `done` runs once, possibly inline.
+  virtual void publish(std::span<const location_ptr> batch, publish_handler done) = 0;
+
+  // Registers the handler for every message; call before start().
+  virtual void subscribe(message_handler handler) = 0;
+
+  virtual void start() = 0;
+  virtual void stop() = 0;
+
+  // True while messages can be published and received (drives /readyz).
+  virtual bool connected() const = 0;
+
+  virtual const char* name() const = 0;  // "memory", "redis"
+};
+
+}  // namespace peyk::broker

@@ -1,0 +1,24 @@
+#pragma once
+// The in-process broker of `peyk serve` without --redis: publish hands each location
+// straight to the subscribers, on the publisher's thread. Always connected.
+
+#include <vector>
+
+#include "broker/broker.hpp"
+
+namespace peyk::broker {
+
+class memory_broker final : public broker {
+ public:
+  void publish(std::span<const location_ptr> batch, publish_handler done) override;
+  void subscribe(message_handler handler) override;
+  void start() override {}
+  void stop() override {}
+  bool connected() const override { return true; }
+  const char* name() const override { return "memory"; }
+
+ private:
+  std::vector<message_handler> handlers_;
+};
+
+}  // namespace peyk::broker

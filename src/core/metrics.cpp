@@ -1,0 +1,109 @@
+#include "core/metrics.hpp"
+
+#include <algorithm>
+
+namespace peyk::core {
+
+void histogram::observe_us(std::int64_t us) {
+  if (us < 0) us = 0;
+  double s = static_cast<double>(us) / 1e6;
+  auto it = std::lower_bound(bounds.begin(), bounds.end(), s);
+  if (it != bounds.end()) {
+    buckets_[static_cast<std::size_t>(it - bounds.begin())].fetch_add(1, std::memory_order_relaxed);
+  }
+  count_.fetch_add(1, std::memory_order_relaxed);
+  sum_us_.fetch_add(static_cast<std::uint64_t>(us), std::memory_order_relaxed);
+}
+
+void histogram::render(std::string& out, const std::string& name, const std::string& labels) const {
+  std::uint64_t cumulative = 0;
+  std::string sep = labels.empty() ? "" : labels + ",";
+  for (std::size_t i = 0; i < bounds.size(); ++i) {
+    cumulative += buckets_[i].load(std::memory_order_relaxed);
+    char le[32];
+    std::snprintf(le, sizeof le, "%g", bounds[i]);
+    out += name + "_bucket{" + sep + "le=\"" + le + "\"} " + std::to_string(cumulative) + "\n";
+  }
+  auto n = count_.load(std::memory_order_relaxed);
+  out += name + "_bucket{" + sep + "le=\"+Inf\"} " + std::to_string(n) + "\n";
+  char sum[64];
+  std::snprintf(sum, sizeof sum, "%.6f",
+                static_cast<double>(sum_us_.load(std::memory_order_relaxed)) / 1e6);
+  std::string l = labels.empty() ? "" : "{" + labels + "}";
+  out += name + "_sum" + l + " " + sum + "\n";
+  out += name + "_count" + l + " " + std::to_string(n) + "\n";
+}
+
+namespace {
+void header(std::string& out, const char* name, const char* type, const char* help) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+template <class M>
+void simple(std::string& out, const char* name, const char* type, const char* help, const M& m) {
+  header(out, name, type, help);
+  out += name;
+  out += ' ';
+  out += std::to_string(m.value());
+  out += '\n';
+}
+}  // namespace
+
+std::string metrics::render() const {
+  std::string out;
+  out.reserve(8192);
+  simple(out, "peyk_ws_connections", "gauge", "Open viewer WebSocket connections.", ws_connections);
+  simple(out, "peyk_http_connections", "gauge", "Open HTTP connections.", http_connections);
+  simple(out, "peyk_ws_accepted_total", "counter", "WebSocket upgrades accepted.", ws_accepted);
+  header(out, "peyk_ws_rejected_total", "counter", "WebSocket upgrades refused, by status.");
+  out += "peyk_ws_rejected_total{status=\"401\"} " + std::to_string(ws_rejected_401.value()) + "\n";
+  out += "peyk_ws_rejected_total{status=\"403\"} " + std::to_string(ws_rejected_403.value()) + "\n";
+  simple(out, "peyk_messages_in_total", "counter", "Broker messages taken by the gateway.",
+         messages_in);
+  simple(out, "peyk_deliveries_total", "counter", "Locations written to viewers.", deliveries);
+  simple(out, "peyk_frames_out_total", "counter", "WebSocket frames written.", frames_out);
+  simple(out, "peyk_socket_writes_total", "counter", "Socket writes (each carries many frames).",
+         writes);
+  simple(out, "peyk_conflated_total", "counter",
+         "Locations replaced by a newer one of the same courier before being sent.", conflated);
+  header(out, "peyk_viewers_dropped_total", "counter", "Viewers closed by the server, by reason.");
+  out += "peyk_viewers_dropped_total{reason=\"stall\"} " + std::to_string(dropped_stall.value()) +
+         "\n";
+  out += "peyk_viewers_dropped_total{reason=\"queue\"} " + std::to_string(dropped_queue.value()) +
+         "\n";
+  out +=
+      "peyk_viewers_dropped_total{reason=\"idle\"} " + std::to_string(dropped_idle.value()) + "\n";
+  out += "peyk_viewers_dropped_total{reason=\"expired\"} " +
+         std::to_string(dropped_expired.value()) + "\n";
+  simple(out, "peyk_broker_connected", "gauge", "1 while the broker is connected.",
+         broker_connected);
+  simple(out, "peyk_broker_reconnects_total", "counter", "Broker reconnections.",
+         broker_reconnects);
+  simple(out, "peyk_broker_invalid_messages_total", "counter",
+         "Invalid messages seen on the channel (dropped).", broker_invalid);
+  simple(out, "peyk_publish_errors_total", "counter", "Publishes the broker refused.",
+         publish_errors);
+  header(out, "peyk_ingest_requests_total", "counter", "Ingest API requests, by HTTP status.");
+  for (std::size_t s = 0; s < ingest_by_status.size(); ++s) {
+    auto v = ingest_by_status[s].value();
+    if (v == 0) continue;
+    out += "peyk_ingest_requests_total{status=\"" + std::to_string(s) + "\"} " + std::to_string(v) +
+           "\n";
+  }
+  header(out, "peyk_delivery_latency_seconds", "histogram",
+         "From a location entering peyk (ts) to its write to a viewer socket.");
+  delivery_latency.render(out, "peyk_delivery_latency_seconds", "");
+  header(out, "peyk_ingest_latency_seconds", "histogram",
+         "From an ingest request read to its answer.");
+  ingest_latency.render(out, "peyk_ingest_latency_seconds", "");
+  return out;
+}
+
+}  // namespace peyk::core

@@ -1,0 +1,107 @@
+#include "gateway/gateway.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include "core/clock.hpp"
+#include "gateway/ws_session.hpp"
+
+namespace peyk::gateway {
+
+namespace net = boost::asio;
+
+namespace {
+constexpr auto sweep_period = std::chrono::milliseconds(250);
+}
+
+shard::shard(net::io_context& ioc, const options& opts, store::last_known& store,
+             core::metrics& metrics)
+    : ioc_(ioc), opts_(opts), store_(store), metrics_(metrics), sweep_timer_(ioc) {}
+
+void shard::post(update_ptr u) {
+  {
+    std::lock_guard lock(inbox_mu_);
+    inbox_.push_back(std::move(u));
+    if (scheduled_) return;
+    scheduled_ = true;
+  }
+  net::post(ioc_, [this] { drain(); });
+}
+
+void shard::drain() {
+  {
+    std::lock_guard lock(inbox_mu_);
+    batch_.swap(inbox_);
+    scheduled_ = false;
+  }
+  if (!stopped_) hub_.dispatch(batch_);
+  batch_.clear();
+}
+
+void shard::start() {
+  sweep();
+}
+
+void shard::sweep() {
+  if (stopped_) return;
+  auto now = ws_session::clock::now();
+  auto now_s = core::now_s();
+  hub_.for_each([&](viewer& v) { static_cast<ws_session&>(v).check(now, now_s); });
+  sweep_timer_.expires_after(sweep_period);
+  sweep_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) sweep();
+  });
+}
+
+void shard::close_all(std::uint16_t code) {
+  hub_.for_each([&](viewer& v) { static_cast<ws_session&>(v).close(code); });
+}
+
+void shard::stop() {
+  stopped_ = true;
+  sweep_timer_.cancel();
+  hub_.for_each([&](viewer& v) { static_cast<ws_session&>(v).abort(nullptr); });
+}
+
+gateway::gateway(options opts, store::last_known& store, core::metrics& metrics,
+                 const std::vector<net::io_context*>& contexts)
+    : opts_(opts), store_(store), metrics_(metrics) {
+  for (auto* ioc : contexts)
+    shards_.push_back(std::make_unique<shard>(*ioc, opts_, store_, metrics_));
+}
+
+gateway::~gateway() = default;
+
+void gateway::on_message(const broker::location_ptr& loc) {
+  metrics_.messages_in.inc();
+  auto u = make_update(loc, customers_.load(std::memory_order_relaxed) > 0);
+  auto json = std::shared_ptr<const std::string>(u, &u->full->json);
+  if (!store_.update(loc, std::move(json))) return;  // older than what viewers have seen
+  for (auto& s : shards_) s->post(u);
+}
+
+void gateway::accept(std::size_t index, net::ip::tcp::socket socket,
+                     boost::beast::http::request<boost::beast::http::string_body> req,
+                     std::shared_ptr<const auth::identity> who, subprotocol proto) {
+  auto& sh = *shards_.at(index);
+  std::make_shared<ws_session>(*this, sh, std::move(socket), std::move(who), proto)
+      ->run(std::move(req));
+}
+
+void gateway::start() {
+  for (auto& s : shards_) net::post(s->ioc(), [p = s.get()] { p->start(); });
+}
+
+void gateway::close_all(std::uint16_t code) {
+  for (auto& s : shards_) net::post(s->ioc(), [p = s.get(), code] { p->close_all(code); });
+}
+
+void gateway::stop() {
+  for (auto& s : shards_) net::post(s->ioc(), [p = s.get()] { p->stop(); });
+}
+
+std::size_t gateway::viewers() const {
+  auto n = metrics_.ws_connections.value();
+  return n > 0 ? static_cast<std::size_t>(n) : 0;
+}
+
+}  // namespace peyk::gateway

@@ -1,0 +1,100 @@
+#pragma once
+// The WebSocket gateway: one hub shard per io_context thread, fed by broker messages.
+//
+// Threading: on_message() may be called from any thread (the broker's). Each message is
+// stored as the courier's last known location, encoded once per view, and posted to
+// every shard once through a mutex-guarded inbox that is drained in batches, so a burst
+// of messages costs one wake-up per shard, not one per message. Everything after that
+// runs on the shard's own thread without locks.
+// Delivery: at most once, latest wins per courier for a viewer that falls behind.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "auth/identity.hpp"
+#include "broker/broker.hpp"
+#include "core/metrics.hpp"
+#include "gateway/hub.hpp"
+#include "gateway/options.hpp"
+#include "store/last_known.hpp"
+
+namespace peyk::gateway {
+
+class ws_session;
+
+class shard {
+ public:
+  shard(boost::asio::io_context& ioc, const options& opts, store::last_known& store,
+        core::metrics& metrics);
+
+  boost::asio::io_context& ioc() { return ioc_; }
+  hub& viewers() { return hub_; }
+  const options& opts() const { return opts_; }
+  store::last_known& store() { return store_; }
+  core::metrics& metrics() { return metrics_; }
+
+  void post(update_ptr u);  // any thread
+  void start();             // starts the sweep timer (on the shard's thread)
+  void stop();
+  void close_all(std::uint16_t code);  // on the shard's thread
+
+ private:
+  void drain();
+  void sweep();
+
+  boost::asio::io_context& ioc_;
+  const options& opts_;
+  store::last_known& store_;
+  core::metrics& metrics_;
+  hub hub_;
+  boost::asio::steady_timer sweep_timer_;
+  bool stopped_ = false;
+
+  std::mutex inbox_mu_;
+  std::vector<update_ptr> inbox_;
+  bool scheduled_ = false;
+  std::vector<update_ptr> batch_;  // drained inbox, reused
+};
+
+class gateway {
+ public:
+  gateway(options opts, store::last_known& store, core::metrics& metrics,
+          const std::vector<boost::asio::io_context*>& contexts);
+  ~gateway();
+
+  // Broker subscriber: any thread.
+  void on_message(const broker::location_ptr& loc);
+
+  // Completes the upgrade of `socket` (which belongs to shard `index`'s io_context) for a
+  // viewer already authorized by the HTTP layer.
+  void accept(std::size_t index, boost::asio::ip::tcp::socket socket,
+              boost::beast::http::request<boost::beast::http::string_body> req,
+              std::shared_ptr<const auth::identity> who, subprotocol proto);
+
+  void start();
+  // Closes every viewer with `code` (1001 on shutdown); any thread.
+  void close_all(std::uint16_t code);
+  void stop();
+  std::size_t viewers() const;
+
+  static constexpr std::size_t snapshot_limit = 200'000;
+
+ private:
+  options opts_;
+  store::last_known& store_;
+  core::metrics& metrics_;
+  std::vector<std::unique_ptr<shard>> shards_;
+  std::atomic<std::size_t> customers_{0};
+  friend class ws_session;
+};
+
+}  // namespace peyk::gateway

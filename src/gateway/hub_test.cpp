@@ -1,0 +1,131 @@
+#include "gateway/hub.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/json.hpp>
+
+namespace peyk::gateway {
+namespace {
+
+struct fake_viewer : viewer {
+  explicit fake_viewer(auth::identity i) : id(std::move(i)) {}
+  const auth::identity& who() const override { return id; }
+  bool push(const frame_ptr& f) override {
+    pending.push_back(f);
+    return pending.size() == 1;
+  }
+  void flush() override {
+    ++flushes;
+    for (auto& f : pending) got.push_back(f);
+    pending.clear();
+  }
+  std::vector<std::string> couriers() const {
+    std::vector<std::string> s;
+    for (auto& f : got) s.push_back(f->courier_id);
+    return s;
+  }
+  auth::identity id;
+  std::vector<frame_ptr> pending, got;
+  int flushes = 0;
+};
+
+auth::identity make_id(auth::role r, std::vector<std::string> fleets = {},
+                       std::vector<std::string> orders = {}) {
+  auth::identity i;
+  i.role = r;
+  i.sub = "v";
+  i.fleets = std::move(fleets);
+  i.orders = std::move(orders);
+  return i;
+}
+
+update_ptr loc(std::string courier, std::string fleet, std::vector<std::string> orders,
+               bool customers = true) {
+  auto l = std::make_shared<core::location>();
+  l->courier_id = std::move(courier);
+  l->fleet = std::move(fleet);
+  l->orders = std::move(orders);
+  l->ts_us = 1;
+  return make_update(l, customers);
+}
+
+TEST(Hub, EachRoleSeesExactlyItsCouriers) {
+  hub h;
+  auto admin = std::make_shared<fake_viewer>(make_id(auth::role::admin));
+  auto disp = std::make_shared<fake_viewer>(make_id(auth::role::dispatcher, {"f1", "f3"}));
+  auto cust = std::make_shared<fake_viewer>(make_id(auth::role::customer, {}, {"o2"}));
+  auto courier = std::make_shared<fake_viewer>(make_id(auth::role::courier));
+  EXPECT_TRUE(h.add(admin));
+  EXPECT_TRUE(h.add(disp));
+  EXPECT_TRUE(h.add(cust));
+  EXPECT_FALSE(h.add(courier));
+  std::vector<update_ptr> batch{loc("c1", "f1", {"o1"}), loc("c2", "f2", {"o2", "o9"}),
+                                loc("c3", "f3", {}), loc("c4", "", {"o4"})};
+  h.dispatch(batch);
+  EXPECT_EQ(admin->couriers(), (std::vector<std::string>{"c1", "c2", "c3", "c4"}));
+  EXPECT_EQ(disp->couriers(), (std::vector<std::string>{"c1", "c3"}));
+  ASSERT_EQ(cust->couriers(), (std::vector<std::string>{"c2"}));
+  // The customer's copy lists only its own order.
+  auto v = boost::json::parse(cust->got[0]->json).as_object();
+  EXPECT_EQ(v.at("orders").as_array(), (boost::json::array{"o2"}));
+  auto full = boost::json::parse(admin->got[1]->json).as_object();
+  EXPECT_EQ(full.at("orders").as_array().size(), 2u);
+  // One flush per viewer per batch (the cork), not one per message.
+  EXPECT_EQ(admin->flushes, 1);
+}
+
+TEST(Hub, FramesAreSharedNotReencodedPerViewer) {
+  hub h;
+  std::vector<std::shared_ptr<fake_viewer>> vs;
+  for (int i = 0; i < 5; ++i) {
+    vs.push_back(std::make_shared<fake_viewer>(make_id(auth::role::admin)));
+    h.add(vs.back());
+  }
+  h.dispatch(std::vector<update_ptr>{loc("c1", "", {})});
+  for (auto& v : vs) EXPECT_EQ(v->got[0].get(), vs[0]->got[0].get());
+}
+
+TEST(Hub, CustomerWithSeveralOrdersOnOneCourierGetsOneFrameListingBoth) {
+  hub h;
+  auto cust = std::make_shared<fake_viewer>(make_id(auth::role::customer, {}, {"o1", "o2"}));
+  h.add(cust);
+  h.dispatch(std::vector<update_ptr>{loc("c1", "", {"o1", "o2", "o3"})});
+  ASSERT_EQ(cust->got.size(), 1u);
+  auto v = boost::json::parse(cust->got[0]->json).as_object();
+  EXPECT_EQ(v.at("orders").as_array(), (boost::json::array{"o1", "o2"}));
+}
+
+TEST(Hub, CustomerViewsBuiltOnDemandWhenNotPrecomputed) {
+  hub h;
+  auto cust = std::make_shared<fake_viewer>(make_id(auth::role::customer, {}, {"o1"}));
+  h.add(cust);
+  h.dispatch(std::vector<update_ptr>{loc("c1", "", {"o1", "o3"}, false)});
+  ASSERT_EQ(cust->got.size(), 1u);
+  EXPECT_EQ(boost::json::parse(cust->got[0]->json).at("orders").as_array().size(), 1u);
+}
+
+TEST(Hub, RemovedViewersGetNothing) {
+  hub h;
+  auto a = std::make_shared<fake_viewer>(make_id(auth::role::admin));
+  auto d = std::make_shared<fake_viewer>(make_id(auth::role::dispatcher, {"f1"}));
+  auto c = std::make_shared<fake_viewer>(make_id(auth::role::customer, {}, {"o1"}));
+  auto b = std::make_shared<fake_viewer>(make_id(auth::role::admin));
+  h.add(a);
+  h.add(d);
+  h.add(c);
+  h.add(b);
+  EXPECT_EQ(h.customers(), 1u);
+  h.remove(a.get());
+  h.remove(d.get());
+  h.remove(c.get());
+  h.remove(c.get());  // twice is harmless
+  EXPECT_EQ(h.size(), 1u);
+  EXPECT_EQ(h.customers(), 0u);
+  h.dispatch(std::vector<update_ptr>{loc("c1", "f1", {"o1"})});
+  EXPECT_TRUE(a->got.empty());
+  EXPECT_TRUE(d->got.empty());
+  EXPECT_TRUE(c->got.empty());
+  EXPECT_EQ(b->got.size(), 1u);
+}
+
+}  // namespace
+}  // namespace peyk::gateway

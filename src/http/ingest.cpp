@@ -1,0 +1,97 @@
+// POST /api/v1/locations (PROTOCOL.md §3).
+#include <boost/beast/http/field.hpp>
+
+#include "core/clock.hpp"
+#include "http/routes.hpp"
+
+namespace peyk::http {
+
+namespace bhttp = boost::beast::http;
+
+namespace {
+
+void answer(const std::shared_ptr<responder>& r, const services& svc, std::int64_t started_us,
+            response res) {
+  svc.metrics->ingest_by_status[res.result_int() < 600 ? res.result_int() : 0].inc();
+  svc.metrics->ingest_latency.observe_us(core::now_us() - started_us);
+  r->send(std::move(res));
+}
+
+response unavailable(const char* message) {
+  auto res = error_response(503, "broker_unavailable", message);
+  res.set(bhttp::field::retry_after, "1");
+  return res;
+}
+
+}  // namespace
+
+void handle_ingest(const request& req, const std::shared_ptr<responder>& r, const settings& cfg,
+                   const services& svc) {
+  auto started = core::now_us();
+  auto fail = [&](unsigned status, std::string_view code, std::string_view message,
+                  std::string_view field = {}) {
+    answer(r, svc, started, error_response(status, code, message, field));
+  };
+  if (!req.has_content_length() && !req.chunked()) {
+    return fail(411, "length_required", "send the body with a Content-Length");
+  }
+  auto token = token_from_request(req, false);
+  if (!token) {
+    auto res = error_response(401, "missing_token", "send Authorization: Bearer <courier token>");
+    res.set(bhttp::field::www_authenticate, "Bearer");
+    return answer(r, svc, started, std::move(res));
+  }
+  auto now_s = started / 1'000'000;
+  auto who = svc.tokens->verify(*token, now_s);
+  if (!who) {
+    auto res = error_response(401, who.error().code, who.error().message);
+    res.set(bhttp::field::www_authenticate, R"(Bearer error="invalid_token")");
+    return answer(r, svc, started, std::move(res));
+  }
+  const auto& id = **who;
+  if (id.role != auth::role::courier) {
+    return fail(403, "forbidden", "only courier tokens may post locations");
+  }
+  if (!is_json_content_type(req[bhttp::field::content_type])) {
+    return fail(415, "unsupported_media_type", "send Content-Type: application/json");
+  }
+  auto limit = svc.limiter->take(id.sub, started);
+  if (!limit.allowed) {
+    auto res = error_response(429, "rate_limited",
+                              "too many requests for this courier; batch buffered points");
+    res.set(bhttp::field::retry_after, std::to_string(limit.retry_after_s));
+    return answer(r, svc, started, std::move(res));
+  }
+  auto points = core::parse_ingest_body(req.body(), cfg.ingest);
+  if (!points) {
+    const auto& e = points.error();
+    return fail(400, e.code, e.message, e.field);
+  }
+  if (!svc.broker->connected()) return answer(r, svc, started, unavailable("broker unavailable"));
+
+  std::vector<broker::location_ptr> batch;
+  batch.reserve(points->size());
+  for (auto& p : *points) {
+    p.courier_id = id.sub;
+    p.username = id.name;
+    p.fleet = id.fleet;
+    p.ts_us = started;
+    batch.push_back(std::make_shared<const core::location>(std::move(p)));
+  }
+  auto interval = cfg.update_interval_s;
+  // The answer waits for the broker: never 200 for a point that was not published.
+  svc.broker->publish(batch, [r, &svc, started, interval](boost::system::error_code ec) {
+    r->post([r, &svc, started, interval, ec] {
+      if (ec) {
+        svc.metrics->publish_errors.inc();
+        return answer(r, svc, started, unavailable("the broker did not take the location"));
+      }
+      answer(r, svc, started,
+             json_response(200, R"({"update_interval":")" + rate_text(interval) +
+                                    R"(","update_interval_seconds":)" + std::to_string(interval) +
+                                    "}"));
+    });
+  });
+}
+
+}  // namespace peyk::http

@@ -1,0 +1,134 @@
+#include "http/request_util.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+
+namespace peyk::http {
+
+namespace bhttp = boost::beast::http;
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool is_secret_param(std::string_view key) {
+  return iequals(key, "token") || iequals(key, "access_token") || iequals(key, "jwt");
+}
+
+}  // namespace
+
+std::optional<std::string> token_from_request(const request& req, bool allow_query_and_cookie) {
+  if (auto auth = req[bhttp::field::authorization]; !auth.empty()) {
+    auto v = trim(auth);
+    if (v.size() > 7 && iequals(v.substr(0, 7), "Bearer ")) {
+      auto t = trim(v.substr(7));
+      if (!t.empty()) return std::string(t);
+    }
+    return std::nullopt;  // an Authorization header that is not a bearer token
+  }
+  if (!allow_query_and_cookie) return std::nullopt;
+  auto u = boost::urls::parse_origin_form(req.target());
+  if (u) {
+    for (auto p : u->params()) {
+      if (p.key == "token" && p.has_value && !p.value.empty()) return std::string(p.value);
+    }
+  }
+  for (auto it = req.find(bhttp::field::cookie);
+       it != req.end() && it->name() == bhttp::field::cookie; ++it) {
+    std::string_view cookies = it->value();
+    while (!cookies.empty()) {
+      auto semi = cookies.find(';');
+      auto part = trim(cookies.substr(0, semi));
+      cookies = semi == std::string_view::npos ? std::string_view{} : cookies.substr(semi + 1);
+      auto eq = part.find('=');
+      if (eq == std::string_view::npos) continue;
+      if (trim(part.substr(0, eq)) == "peyk_token") {
+        auto v = trim(part.substr(eq + 1));
+        if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+        if (!v.empty()) return std::string(v);
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+std::string_view target_path(std::string_view target) {
+  auto q = target.find_first_of("?#");
+  return q == std::string_view::npos ? target : target.substr(0, q);
+}
+
+std::string redact_target(std::string_view target) {
+  auto q = target.find('?');
+  if (q == std::string_view::npos) return std::string(target);
+  std::string out(target.substr(0, q + 1));
+  std::string_view query = target.substr(q + 1);
+  bool first = true;
+  while (true) {
+    auto amp = query.find('&');
+    auto part = query.substr(0, amp);
+    if (!first) out += '&';
+    first = false;
+    auto eq = part.find('=');
+    auto key = part.substr(0, eq);
+    if (eq != std::string_view::npos && is_secret_param(key)) {
+      out += key;
+      out += "=[redacted]";
+    } else {
+      out += part;
+    }
+    if (amp == std::string_view::npos) break;
+    query = query.substr(amp + 1);
+  }
+  return out;
+}
+
+bool origin_allowed(std::string_view origin, std::string_view host,
+                    const std::vector<std::string>& allowed) {
+  if (origin.empty()) return true;
+  if (!allowed.empty()) {
+    for (const auto& a : allowed)
+      if (a == "*" || iequals(a, origin)) return true;
+    return false;
+  }
+  auto u = boost::urls::parse_absolute_uri(origin);
+  if (!u || !u->has_authority()) return false;
+  std::string_view authority = u->encoded_host_and_port();
+  return !host.empty() && iequals(authority, trim(host));
+}
+
+bool is_json_content_type(std::string_view ct) {
+  auto semi = ct.find(';');
+  return iequals(trim(ct.substr(0, semi)), "application/json");
+}
+
+std::string rate_text(int s) {
+  if (s <= 0) s = 1;
+  if (60 % s == 0) return std::to_string(60 / s) + "/m";
+  if (3600 % s == 0) return std::to_string(3600 / s) + "/h";
+  return "1/" + std::to_string(s) + "s";
+}
+
+std::string error_body(std::string_view code, std::string_view message, std::string_view field) {
+  boost::json::object o;
+  o["error"] = code;
+  o["message"] = message;
+  if (!field.empty()) o["field"] = field;
+  return boost::json::serialize(o);
+}
+
+}  // namespace peyk::http

@@ -1,0 +1,43 @@
+#pragma once
+// Pure helpers of the HTTP layer (no sockets), unit-tested in request_util_test.cpp.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+namespace peyk::http {
+
+using request = boost::beast::http::request<boost::beast::http::string_body>;
+
+// Where a token came from, for the upgrade request (§5): Authorization: Bearer, the
+// `token` query parameter, or the `peyk_token` cookie, in that order.
+std::optional<std::string> token_from_request(const request& req, bool allow_query_and_cookie);
+
+// The request target with the value of any `token` (and `access_token`) query parameter
+// replaced by "[redacted]": the only form of a target that may reach a log.
+std::string redact_target(std::string_view target);
+
+// The path of a target, without query or fragment.
+std::string_view target_path(std::string_view target);
+
+// Origin check (§5): no Origin (not a browser) is allowed; with an allow-list, the
+// origin must be in it (or the list holds "*"); without one, the origin's host[:port]
+// must equal the Host header.
+bool origin_allowed(std::string_view origin, std::string_view host,
+                    const std::vector<std::string>& allowed);
+
+// True for "application/json" with optional parameters, case-insensitive.
+bool is_json_content_type(std::string_view content_type);
+
+// "1/m" for 60 s, "30/m" for 2 s, "1/h" for 3600 s, "1/7s" otherwise (DRF's rate form).
+std::string rate_text(int interval_seconds);
+
+// {"error": code, "message": message[, "field": field]}
+std::string error_body(std::string_view code, std::string_view message,
+                       std::string_view field = {});
+
+}  // namespace peyk::http

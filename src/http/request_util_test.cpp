@@ -1,0 +1,77 @@
+#include "http/request_util.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/json.hpp>
+
+namespace peyk::http {
+namespace {
+
+request req(std::string target) {
+  request r{boost::beast::http::verb::get, target, 11};
+  return r;
+}
+
+TEST(Token, FromEachCarrierInOrder) {
+  auto r = req("/ws?token=q1");
+  r.set(boost::beast::http::field::cookie, "a=b; peyk_token=c1; x=y");
+  EXPECT_EQ(token_from_request(r, true), "q1");
+  r.target("/ws");
+  EXPECT_EQ(token_from_request(r, true), "c1");
+  EXPECT_EQ(token_from_request(r, false), std::nullopt);
+  r.set(boost::beast::http::field::authorization, "Bearer  h1 ");
+  EXPECT_EQ(token_from_request(r, true), "h1");
+  r.set(boost::beast::http::field::authorization, "Basic abc");
+  EXPECT_EQ(token_from_request(r, true), std::nullopt);
+  EXPECT_EQ(token_from_request(req("/ws?token="), true), std::nullopt);
+  EXPECT_EQ(token_from_request(req("/ws?x=1&token=a%2Eb"), true), "a.b");
+}
+
+TEST(Redact, HidesTokensKeepsTheRest) {
+  EXPECT_EQ(redact_target("/ws?token=abc.def&x=1"), "/ws?token=[redacted]&x=1");
+  EXPECT_EQ(redact_target("/ws?a=1&ACCESS_TOKEN=zz"), "/ws?a=1&ACCESS_TOKEN=[redacted]");
+  EXPECT_EQ(redact_target("/ws"), "/ws");
+  EXPECT_EQ(redact_target("/ws?tokenx=1"), "/ws?tokenx=1");
+}
+
+TEST(Origin, SameHostByDefault) {
+  EXPECT_TRUE(origin_allowed("", "127.0.0.1:8082", {}));
+  EXPECT_TRUE(origin_allowed("http://127.0.0.1:8082", "127.0.0.1:8082", {}));
+  EXPECT_TRUE(origin_allowed("https://Panel.Example:443", "panel.example:443", {}));
+  EXPECT_FALSE(origin_allowed("http://evil.example", "127.0.0.1:8082", {}));
+  EXPECT_FALSE(origin_allowed("http://127.0.0.1:9999", "127.0.0.1:8082", {}));
+  EXPECT_FALSE(origin_allowed("null", "127.0.0.1:8082", {}));
+}
+
+TEST(Origin, AllowList) {
+  std::vector<std::string> allow{"https://panel.example"};
+  EXPECT_TRUE(origin_allowed("https://panel.example", "x:1", allow));
+  EXPECT_FALSE(origin_allowed("http://127.0.0.1:8082", "127.0.0.1:8082", allow));
+  EXPECT_TRUE(origin_allowed("http://anything", "x", {"*"}));
+}
+
+TEST(ContentType, Json) {
+  EXPECT_TRUE(is_json_content_type("application/json"));
+  EXPECT_TRUE(is_json_content_type("Application/JSON; charset=utf-8"));
+  EXPECT_FALSE(is_json_content_type("text/plain"));
+  EXPECT_FALSE(is_json_content_type(""));
+  EXPECT_FALSE(is_json_content_type("application/jsonx"));
+}
+
+TEST(RateText, DrfStyle) {
+  EXPECT_EQ(rate_text(60), "1/m");
+  EXPECT_EQ(rate_text(2), "30/m");
+  EXPECT_EQ(rate_text(1), "60/m");
+  EXPECT_EQ(rate_text(120), "30/h");
+  EXPECT_EQ(rate_text(7), "1/7s");
+}
+
+TEST(ErrorBody, Shape) {
+  auto v = boost::json::parse(error_body("invalid_field", "bad \"x\"", "latitude")).as_object();
+  EXPECT_EQ(v.at("error").as_string(), "invalid_field");
+  EXPECT_EQ(v.at("message").as_string(), "bad \"x\"");
+  EXPECT_EQ(v.at("field").as_string(), "latitude");
+  EXPECT_FALSE(boost::json::parse(error_body("a", "b")).as_object().contains("field"));
+}
+
+}  // namespace
+}  // namespace peyk::http

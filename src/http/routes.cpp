@@ -1,0 +1,78 @@
+#include "http/routes.hpp"
+
+#include <boost/beast/http/verb.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/json.hpp>
+
+namespace peyk::http {
+
+namespace bhttp = boost::beast::http;
+
+response json_response(unsigned status, std::string body) {
+  response res{static_cast<bhttp::status>(status), 11};
+  res.set(bhttp::field::content_type, "application/json");
+  res.set(bhttp::field::cache_control, "no-store");
+  res.body() = std::move(body);
+  return res;
+}
+
+response error_response(unsigned status, std::string_view code, std::string_view message,
+                        std::string_view field) {
+  return json_response(status, error_body(code, message, field));
+}
+
+namespace {
+
+response text_response(unsigned status, std::string body, const char* type) {
+  response res{static_cast<bhttp::status>(status), 11};
+  res.set(bhttp::field::content_type, type);
+  res.set(bhttp::field::cache_control, "no-store");
+  res.body() = std::move(body);
+  return res;
+}
+
+std::string config_json(const settings& cfg) {
+  boost::json::object o;
+  o["tiles"] = {{"url", cfg.tiles_url}, {"attribution", cfg.tiles_attribution}};
+  o["update_interval_seconds"] = cfg.update_interval_s;
+  return boost::json::serialize(o);
+}
+
+}  // namespace
+
+void route(const request& req, const std::shared_ptr<responder>& r, const settings& cfg,
+           const services& svc) {
+  auto path = target_path(req.target());
+  auto method = req.method();
+  if (path == "/ws" && svc.gw) {
+    if (!boost::beast::websocket::is_upgrade(req)) {
+      return r->send(error_response(426, "upgrade_required",
+                                    "this endpoint speaks WebSocket; send an Upgrade request"));
+    }
+    return handle_upgrade(req, r, cfg, svc);
+  }
+  if (path == "/api/v1/locations" && svc.broker) {
+    if (method != bhttp::verb::post) {
+      auto res = error_response(405, "method_not_allowed", "use POST");
+      res.set(bhttp::field::allow, "POST");
+      return r->send(std::move(res));
+    }
+    return handle_ingest(req, r, cfg, svc);
+  }
+  bool get = method == bhttp::verb::get || method == bhttp::verb::head;
+  if (get && path == "/healthz") return r->send(json_response(200, R"({"status":"ok"})"));
+  if (get && path == "/readyz") {
+    bool ready = !svc.draining->load() && (!svc.broker || svc.broker->connected());
+    return r->send(ready ? json_response(200, R"({"status":"ready"})")
+                         : json_response(503, R"({"status":"not ready"})"));
+  }
+  if (get && path == "/metrics") {
+    return r->send(
+        text_response(200, svc.metrics->render(), "text/plain; version=0.0.4; charset=utf-8"));
+  }
+  if (get && path == "/api/v1/config") return r->send(json_response(200, config_json(cfg)));
+  if (get && serve_static(req, r, cfg)) return;
+  r->send(error_response(404, "not_found", "no such endpoint"));
+}
+
+}  // namespace peyk::http

@@ -1,0 +1,204 @@
+#include "http/server.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/socket_base.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include "core/log.hpp"
+#include "http/routes.hpp"
+
+namespace peyk::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = net::ip::tcp;
+
+struct server::impl : std::enable_shared_from_this<server::impl> {
+  settings cfg;
+  services svc;
+  std::vector<net::io_context*> contexts;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::atomic<bool> stopped{false};
+
+  void accept(std::size_t index);
+};
+
+namespace {
+
+// One keep-alive HTTP connection. do_x starts an async step, on_x completes it.
+class session : public std::enable_shared_from_this<session>, public responder {
+ public:
+  session(std::shared_ptr<server::impl> srv, std::size_t index, tcp::socket s)
+      : srv_(std::move(srv)), index_(index), stream_(std::move(s)) {}
+
+  void run() {
+    srv_->svc.metrics->http_connections.add(1);
+    do_wait();
+  }
+  ~session() override { srv_->svc.metrics->http_connections.add(-1); }
+
+  // responder
+  void send(bhttp::response<bhttp::string_body> res) override {
+    res.set(bhttp::field::server, "peyk");
+    res.keep_alive(keep_alive_ && !srv_->svc.draining->load());
+    res.prepare_payload();
+    auto sp = std::make_shared<bhttp::response<bhttp::string_body>>(std::move(res));
+    stream_.expires_after(srv_->cfg.request_timeout);
+    bhttp::async_write(stream_, *sp,
+                       [self = shared_from_this(), sp](beast::error_code ec, std::size_t) {
+                         self->on_write(ec, sp->keep_alive());
+                       });
+  }
+  void post(std::function<void()> fn) override {
+    net::post(stream_.get_executor(), [self = shared_from_this(), fn = std::move(fn)] { fn(); });
+  }
+  void upgrade(std::shared_ptr<const auth::identity> who, gateway::subprotocol proto) override {
+    stream_.expires_never();
+    srv_->svc.gw->accept(index_, stream_.release_socket(), parser_->release(), std::move(who),
+                         proto);
+  }
+
+ private:
+  // Waits for the first byte of a request with the keep-alive timeout, then reads the
+  // whole request within the (shorter) request timeout: an idle connection may wait, a
+  // slow one may not dribble.
+  void do_wait() {
+    stream_.expires_after(srv_->cfg.keepalive_timeout);
+    if (buffer_.size() > 0) return do_read();
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              if (ec) return;  // closed, idle timeout, or reset: nothing to say
+                              self->buffer_.commit(n);
+                              self->do_read();
+                            });
+  }
+
+  void do_read() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(srv_->cfg.max_header));
+    parser_->body_limit(srv_->cfg.max_body);
+    stream_.expires_after(srv_->cfg.request_timeout);
+    bhttp::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
+        ec == net::error::operation_aborted || ec == net::error::connection_reset) {
+      return close();
+    }
+    if (ec) {
+      keep_alive_ = false;
+      if (ec == bhttp::error::body_limit) {
+        return reject(413, "body_too_large",
+                      "request body over " + std::to_string(srv_->cfg.max_body) + " bytes");
+      }
+      if (ec == bhttp::error::header_limit) {
+        return reject(431, "headers_too_large", "request headers too large");
+      }
+      return reject(400, "bad_request", "malformed HTTP request");
+    }
+    keep_alive_ = parser_->get().keep_alive();
+    route(parser_->get(), shared_from_this(), srv_->cfg, srv_->svc);
+  }
+
+  void reject(unsigned status, std::string_view code, std::string_view message) {
+    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), 11};
+    res.set(bhttp::field::content_type, "application/json");
+    res.body() = error_body(code, message);
+    if (status == 413) srv_->svc.metrics->ingest_by_status[413].inc();
+    send(std::move(res));
+  }
+
+  void on_write(beast::error_code ec, bool keep_alive) {
+    if (ec || !keep_alive) return close();
+    do_wait();
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.close();
+  }
+
+  std::shared_ptr<server::impl> srv_;
+  std::size_t index_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_{16 * 1024};
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  bool keep_alive_ = true;
+};
+
+}  // namespace
+
+void server::impl::accept(std::size_t index) {
+  auto& acc = *acceptors[index];
+  acc.async_accept(*contexts[index],
+                   [self = shared_from_this(), index](beast::error_code ec, tcp::socket s) {
+                     if (self->stopped.load()) return;
+                     if (!ec) {
+                       s.set_option(tcp::no_delay(true), ec);
+                       std::make_shared<session>(self, index, std::move(s))->run();
+                     } else if (ec == net::error::operation_aborted) {
+                       return;
+                     } else {
+                       core::log(core::log_level::warn, "accept: " + ec.message());
+                       // Out of descriptors and the like: back off briefly instead of spinning.
+                       auto t = std::make_shared<net::steady_timer>(*self->contexts[index],
+                                                                    std::chrono::milliseconds(50));
+                       t->async_wait([self, index, t](beast::error_code) { self->accept(index); });
+                       return;
+                     }
+                     self->accept(index);
+                   });
+}
+
+server::server(settings s, services svc, std::vector<net::io_context*> contexts)
+    : impl_(std::make_shared<impl>()) {
+  impl_->cfg = std::move(s);
+  impl_->svc = svc;
+  impl_->contexts = std::move(contexts);
+}
+
+server::~server() {
+  stop_accepting();
+}
+
+void server::listen(const tcp::endpoint& ep) {
+  tcp::endpoint bound = ep;
+  for (std::size_t i = 0; i < impl_->contexts.size(); ++i) {
+    auto acc = std::make_unique<tcp::acceptor>(*impl_->contexts[i]);
+    acc->open(bound.protocol());
+    acc->set_option(net::socket_base::reuse_address(true));
+    // One acceptor per thread on the same port; the kernel spreads connections.
+    acc->set_option(net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
+    acc->bind(bound);
+    acc->listen(net::socket_base::max_listen_connections);
+    if (i == 0) bound = acc->local_endpoint();
+    impl_->acceptors.push_back(std::move(acc));
+  }
+  for (std::size_t i = 0; i < impl_->acceptors.size(); ++i) {
+    net::post(*impl_->contexts[i], [impl = impl_, i] { impl->accept(i); });
+  }
+}
+
+tcp::endpoint server::local_endpoint() const {
+  return impl_->acceptors.at(0)->local_endpoint();
+}
+
+void server::stop_accepting() {
+  if (impl_->stopped.exchange(true)) return;
+  for (std::size_t i = 0; i < impl_->acceptors.size(); ++i) {
+    net::post(*impl_->contexts[i], [impl = impl_, i] {
+      beast::error_code ignored;
+      impl->acceptors[i]->close(ignored);
+    });
+  }
+}
+
+}  // namespace peyk::http

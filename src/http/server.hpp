@@ -1,0 +1,64 @@
+#pragma once
+// The HTTP front door of every role: one SO_REUSEPORT listener per io_context thread,
+// keep-alive HTTP sessions, and the routes of PROTOCOL.md (ingest, /ws upgrade, health,
+// metrics, config, the panel's static files).
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "auth/token_cache.hpp"
+#include "broker/broker.hpp"
+#include "core/codec.hpp"
+#include "core/metrics.hpp"
+#include "core/rate_limiter.hpp"
+#include "gateway/gateway.hpp"
+
+namespace peyk::http {
+
+struct settings {
+  std::size_t max_body = 64 * 1024;
+  std::size_t max_header = 8 * 1024;
+  std::chrono::milliseconds request_timeout{10'000};    // a request must arrive within this
+  std::chrono::milliseconds keepalive_timeout{75'000};  // idle keep-alive connection
+  int update_interval_s = 60;
+  std::vector<std::string> allowed_origins;  // empty: same host only
+  std::string web_root;                      // the built panel; empty: none
+  std::string tiles_url = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
+  std::string tiles_attribution = "&copy; OpenStreetMap contributors";
+  core::ingest_limits ingest;
+};
+
+struct services {
+  auth::token_cache* tokens = nullptr;
+  core::rate_limiter* limiter = nullptr;
+  broker::broker* broker = nullptr;  // null: no ingest API (gateway role)
+  gateway::gateway* gw = nullptr;    // null: no /ws (ingest role)
+  core::metrics* metrics = nullptr;
+  std::atomic<bool>* draining = nullptr;
+};
+
+class server {
+ public:
+  server(settings s, services svc, std::vector<boost::asio::io_context*> contexts);
+  ~server();
+
+  // Binds one acceptor per context on `ep` (port 0 picks one port for all). Throws on
+  // failure (a start-up error).
+  void listen(const boost::asio::ip::tcp::endpoint& ep);
+  boost::asio::ip::tcp::endpoint local_endpoint() const;
+  void stop_accepting();  // any thread
+
+  struct impl;
+
+ private:
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace peyk::http
