@@ -9,12 +9,15 @@ PKGS=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev
   libssl-dev libhiredis-dev libgtest-dev libgmock-dev libbenchmark-dev
   redis-server curl
-  python3 python3-pytest python3-websocket python3-requests
+  python3 python3-pytest python3-websocket python3-requests python3-jwt
+  chromium
 )
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# Node.js: the machine's own (with npm) when present, else Debian's.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -27,3 +30,8 @@ if command -v systemctl >/dev/null 2>&1; then systemctl disable --now redis-serv
 BUILD_TYPE=${BUILD_TYPE:-Release}
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" -DPEYK_WERROR="${PEYK_WERROR:-ON}" >/dev/null
 cmake --build build -j"$(nproc)"
+
+# The panel: TypeScript built with Vite from the npm registry (lockfile pinned).
+if [ -f web/package.json ]; then
+  (cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+fi

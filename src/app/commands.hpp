@@ -6,9 +6,12 @@
 
 namespace peyk::app {
 
-// Runs the all-in-one server until SIGTERM/SIGINT; returns the exit code.
-// `on_ready(url)` runs once it listens (the demo prints its URLs there).
-int run_serve(serve_config cfg, const std::function<void(const std::string&)>& on_ready = {});
+enum class role { all, ingest, gateway };
+
+// Runs a server of `r` until SIGTERM/SIGINT; returns the exit code. `on_ready(url)`
+// runs once it listens (the demo prints its URLs there).
+int run_serve(serve_config cfg, role r = role::all,
+              const std::function<void(const std::string&)>& on_ready = {});
 
 int token_main(int argc, const char* const* argv);
 int demo_main(int argc, const char* const* argv);

@@ -43,7 +43,7 @@ int demo_main(int argc, const char* const* argv) {
     ::setenv("PEYK_JWT_SECRET", random_secret().c_str(), 1);
   }
   std::string secret = load_secret(cfg->jwt_secret_file);
-  return run_serve(std::move(*cfg), [&](const std::string& url) {
+  return run_serve(std::move(*cfg), role::all, [&](const std::string& url) {
     auto admin = token(secret, {{"sub", "1"}, {"role", "admin"}, {"name", "demo admin"}});
     auto courier =
         token(secret,

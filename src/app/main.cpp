@@ -52,6 +52,8 @@ const char* usage =
     "\n"
     "commands:\n"
     "  serve   run the whole service in one process (ingest API, WebSocket gateway, panel)\n"
+    "  ingest  run only the courier ingest API, publishing to Redis (needs --redis)\n"
+    "  gateway run only the WebSocket gateway and panel, subscribed to Redis (needs --redis)\n"
     "  demo    serve with a throwaway key and print an admin token and the panel URL\n"
     "  token   print a signed token for a courier or viewer\n"
     "\n"
@@ -77,11 +79,19 @@ int main(int argc, char** argv) {
   // program_options skips argv[0]: hand it the subcommand's argv.
   int sub_argc = argc - 1;
   const char* const* sub_argv = argv + 1;
-  if (cmd == "serve") {
+  if (cmd == "serve" || cmd == "ingest" || cmd == "gateway") {
     int code = 0;
-    auto cfg = peyk::app::parse_serve(sub_argc, sub_argv, std::cout, std::cerr, code);
+    auto cfg = peyk::app::parse_serve(sub_argc, sub_argv, std::cout, std::cerr, code, cmd.c_str());
     if (!cfg) return code;
-    return peyk::app::run_serve(std::move(*cfg));
+    auto r = cmd == "serve"    ? peyk::app::role::all
+             : cmd == "ingest" ? peyk::app::role::ingest
+                               : peyk::app::role::gateway;
+    if (r != peyk::app::role::all && cfg->redis.empty()) {
+      std::cerr << "peyk: `peyk " << cmd << "` needs --redis redis://HOST:PORT (the roles meet "
+                << "there); `peyk serve` runs both in one process\n";
+      return 2;
+    }
+    return peyk::app::run_serve(std::move(*cfg), r);
   }
   if (cmd == "token") return peyk::app::token_main(sub_argc, sub_argv);
   if (cmd == "demo") return peyk::app::demo_main(sub_argc, sub_argv);

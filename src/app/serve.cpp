@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -15,6 +16,7 @@
 #include "app/commands.hpp"
 #include "auth/token_cache.hpp"
 #include "broker/memory_broker.hpp"
+#include "broker/redis_broker.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/rate_limiter.hpp"
@@ -63,19 +65,22 @@ tcp::endpoint parse_endpoint(const std::string& listen) {
 
 }  // namespace
 
-int run_serve(serve_config cfg, const std::function<void(const std::string&)>& on_ready) {
+int run_serve(serve_config cfg, role r, const std::function<void(const std::string&)>& on_ready) {
   core::set_log_level(parse_level(cfg.log_level));
   ::signal(SIGPIPE, SIG_IGN);
-  if (!cfg.redis.empty()) {
-    std::cerr << "peyk: --redis is not available in this build yet; run without it for the "
-                 "in-process broker\n";
-    return 2;
-  }
+  const char* role_name = r == role::all ? "serve" : r == role::ingest ? "ingest" : "gateway";
   std::string secret;
   tcp::endpoint ep;
+  std::optional<broker::redis_config> redis;
   try {
     secret = load_secret(cfg.jwt_secret_file);
     ep = parse_endpoint(cfg.listen);
+    if (!cfg.redis.empty()) {
+      redis = broker::parse_redis_url(cfg.redis);
+      redis->channel = cfg.channel;
+      redis->write_last_known = r != role::gateway;
+      redis->subscribe = r != role::ingest;
+    }
   } catch (const std::exception& e) {
     std::cerr << "peyk: " << e.what() << "\n";
     return 2;
@@ -100,13 +105,23 @@ int run_serve(serve_config cfg, const std::function<void(const std::string&)>& o
     contexts.push_back(owned.back().get());
   }
 
-  broker::memory_broker bus;
+  std::unique_ptr<broker::broker> owned_bus;
+  if (redis) {
+    owned_bus = std::make_unique<broker::redis_broker>(*redis, metrics);
+  } else {
+    owned_bus = std::make_unique<broker::memory_broker>();
+  }
+  auto& bus = *owned_bus;
   gateway::gateway gw(cfg.gateway, store, metrics, contexts);
-  bus.subscribe([&gw](const broker::location_ptr& loc) { gw.on_message(loc); });
+  if (r != role::ingest) {
+    bus.subscribe([&gw](const broker::location_ptr& loc) { gw.on_message(loc); });
+  }
   bus.start();
   metrics.broker_connected.set(bus.connected() ? 1 : 0);
 
-  http::services svc{&tokens, &limiter, &bus, &gw, &metrics, &draining};
+  http::services svc{
+      &tokens,  &limiter, &bus, r != role::gateway, r != role::ingest ? &gw : nullptr,
+      &metrics, &draining};
   http::server srv(cfg.http, svc, contexts);
   try {
     srv.listen(ep);
@@ -158,7 +173,7 @@ int run_serve(serve_config cfg, const std::function<void(const std::string&)>& o
   for (unsigned i = 1; i < n; ++i) threads.emplace_back([c = contexts[i]] { c->run(); });
   main_ctx.run();
   for (auto& t : threads) t.join();
-  core::log(core::log_level::info, "peyk serve stopped");
+  core::log(core::log_level::info, std::string("peyk ") + role_name + " stopped");
   return 0;
 }
 

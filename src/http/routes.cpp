@@ -51,7 +51,7 @@ void route(const request& req, const std::shared_ptr<responder>& r, const settin
     }
     return handle_upgrade(req, r, cfg, svc);
   }
-  if (path == "/api/v1/locations" && svc.broker) {
+  if (path == "/api/v1/locations" && svc.ingest && svc.broker) {
     if (method != bhttp::verb::post) {
       auto res = error_response(405, "method_not_allowed", "use POST");
       res.set(bhttp::field::allow, "POST");

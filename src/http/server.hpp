@@ -38,7 +38,8 @@ struct settings {
 struct services {
   auth::token_cache* tokens = nullptr;
   core::rate_limiter* limiter = nullptr;
-  broker::broker* broker = nullptr;  // null: no ingest API (gateway role)
+  broker::broker* broker = nullptr;  // drives /readyz; publishes ingested points
+  bool ingest = true;                // false: no ingest API (gateway role)
   gateway::gateway* gw = nullptr;    // null: no /ws (ingest role)
   core::metrics* metrics = nullptr;
   std::atomic<bool>* draining = nullptr;

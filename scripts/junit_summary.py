@@ -1,0 +1,31 @@
+"""Adds up the JUnit XML reports of every suite into one closing line."""
+import pathlib
+import sys
+import xml.etree.ElementTree as ET
+
+
+def main(folder: str) -> int:
+    passed = failed = skipped = 0
+    for report in sorted(pathlib.Path(folder).glob("*.xml")):
+        try:
+            root = ET.parse(report).getroot()
+        except ET.ParseError as e:
+            print(f"{report.name}: unreadable report ({e})")
+            failed += 1
+            continue
+        for case in root.iter("testcase"):
+            if case.find("failure") is not None or case.find("error") is not None:
+                failed += 1
+            elif case.find("skipped") is not None:
+                skipped += 1
+            else:
+                passed += 1
+    line = f"tests: {passed} passed, {failed} failed"
+    if skipped:
+        line += f", {skipped} skipped"
+    print(line)
+    return 1 if failed or passed == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

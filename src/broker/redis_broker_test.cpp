@@ -1,0 +1,196 @@
+#include "broker/redis_broker.hpp"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace peyk::broker {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(RedisUrl, Parses) {
+  auto c = parse_redis_url("redis://127.0.0.1:6380");
+  EXPECT_EQ(c.host, "127.0.0.1");
+  EXPECT_EQ(c.port, 6380);
+  EXPECT_EQ(c.db, 0);
+  c = parse_redis_url("redis://:s3cret@redis.internal/2");
+  EXPECT_EQ(c.host, "redis.internal");
+  EXPECT_EQ(c.port, 6379);
+  EXPECT_EQ(c.password, "s3cret");
+  EXPECT_EQ(c.db, 2);
+  EXPECT_THROW(parse_redis_url("http://x:1"), std::invalid_argument);
+  EXPECT_THROW(parse_redis_url("redis://h:1/abc"), std::invalid_argument);
+  EXPECT_THROW(parse_redis_url("not a url"), std::invalid_argument);
+}
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// A real redis-server on a free loopback port, without persistence.
+struct redis_server {
+  explicit redis_server(int p) : port(p) { start(); }
+  ~redis_server() { kill(); }
+  void start() {
+    auto cmd =
+        "redis-server --port " + std::to_string(port) +
+        " --bind 127.0.0.1 --save '' --appendonly no --daemonize yes --pidfile /tmp/peyk-redis-" +
+        std::to_string(port) + ".pid --logfile /dev/null";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    for (int i = 0; i < 100 && !ping(); ++i) std::this_thread::sleep_for(20ms);
+  }
+  bool ping() {
+    auto cmd = "redis-cli -p " + std::to_string(port) + " ping >/dev/null 2>&1";
+    return std::system(cmd.c_str()) == 0;
+  }
+  void kill() {
+    std::ifstream f("/tmp/peyk-redis-" + std::to_string(port) + ".pid");
+    int pid = 0;
+    if (f >> pid && pid > 0) {
+      std::system(("kill -9 " + std::to_string(pid)).c_str());
+      for (int i = 0; i < 100 && ping(); ++i) std::this_thread::sleep_for(20ms);
+    }
+  }
+  int port;
+};
+
+template <class F>
+bool eventually(F f, std::chrono::milliseconds limit = 10s) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (f()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return f();
+}
+
+location_ptr loc(std::string id, double lat) {
+  auto l = std::make_shared<core::location>();
+  l->courier_id = std::move(id);
+  l->latitude = lat;
+  l->longitude = 51.4;
+  l->ts_us = 1;
+  return l;
+}
+
+struct collector {
+  std::mutex mu;
+  std::vector<location_ptr> got;
+  void operator()(const location_ptr& l) {
+    std::lock_guard g(mu);
+    got.push_back(l);
+  }
+  std::size_t size() {
+    std::lock_guard g(mu);
+    return got.size();
+  }
+};
+
+std::optional<bool> publish_sync(redis_broker& b, location_ptr l) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<bool> ok;
+  std::vector<location_ptr> batch{std::move(l)};
+  b.publish(batch, [&](boost::system::error_code ec) {
+    std::lock_guard g(mu);
+    ok = !ec;
+    cv.notify_all();
+  });
+  std::unique_lock lk(mu);
+  cv.wait_for(lk, 5s, [&] { return ok.has_value(); });
+  return ok;
+}
+
+TEST(RedisBroker, PublishesSubscribesAndSurvivesARestart) {
+  redis_server redis(free_port());
+  core::metrics m;
+  redis_config cfg;
+  cfg.port = static_cast<unsigned short>(redis.port);
+  cfg.channel = "test-channel";
+  cfg.max_backoff = 300ms;
+  redis_broker b(cfg, m);
+  collector c;
+  b.subscribe(std::ref(c));
+  b.start();
+  ASSERT_TRUE(eventually([&] { return b.connected(); }));
+  EXPECT_EQ(m.broker_connected.value(), 1);
+
+  EXPECT_EQ(publish_sync(b, loc("7", 35.1)), true);
+  ASSERT_TRUE(eventually([&] { return c.size() == 1; }));
+  EXPECT_EQ(c.got[0]->courier_id, "7");
+  EXPECT_EQ(c.got[0]->latitude, 35.1);
+
+  // A third party publishing the original format, and junk that must be dropped.
+  std::system(("redis-cli -p " + std::to_string(redis.port) +
+               " publish test-channel '{\"latitude\": 35.0001, \"longitude\": 53.12111, "
+               "\"user\": {\"id\": 10, \"username\": \"test_driver1\"}}' >/dev/null")
+                  .c_str());
+  std::system(
+      ("redis-cli -p " + std::to_string(redis.port) + " publish test-channel 'not json' >/dev/null")
+          .c_str());
+  ASSERT_TRUE(eventually([&] { return c.size() == 2 && m.broker_invalid.value() == 1; }));
+  EXPECT_EQ(c.got[1]->courier_id, "10");
+  EXPECT_GT(c.got[1]->ts_us, 0);  // stamped on receipt
+
+  redis.kill();
+  ASSERT_TRUE(eventually([&] { return !b.connected(); }));
+  EXPECT_EQ(publish_sync(b, loc("7", 35.2)), false);  // never a false success
+  EXPECT_EQ(m.broker_connected.value(), 0);
+
+  redis.start();
+  ASSERT_TRUE(eventually([&] { return b.connected(); }, 15s));
+  EXPECT_GE(m.broker_reconnects.value(), 1u);
+  EXPECT_EQ(publish_sync(b, loc("8", 35.3)), true);
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard g(c.mu);
+    return !c.got.empty() && c.got.back()->courier_id == "8";
+  }));
+  b.stop();
+}
+
+TEST(RedisBroker, NewSubscriberWarmsFromTheLastKnownHash) {
+  redis_server redis(free_port());
+  core::metrics m;
+  redis_config cfg;
+  cfg.port = static_cast<unsigned short>(redis.port);
+  {
+    redis_config ingest = cfg;
+    ingest.subscribe = false;
+    redis_broker pub(ingest, m);
+    pub.start();
+    ASSERT_TRUE(eventually([&] { return pub.connected(); }));
+    EXPECT_EQ(publish_sync(pub, loc("1", 35.1)), true);
+    EXPECT_EQ(publish_sync(pub, loc("2", 35.2)), true);
+    EXPECT_EQ(publish_sync(pub, loc("1", 35.3)), true);
+    pub.stop();
+  }
+  redis_broker gw(cfg, m);
+  collector c;
+  gw.subscribe(std::ref(c));
+  gw.start();
+  ASSERT_TRUE(eventually([&] { return c.size() == 2; }));
+  std::lock_guard g(c.mu);
+  for (auto& l : c.got) EXPECT_EQ(l->latitude, l->courier_id == "1" ? 35.3 : 35.2);
+  gw.stop();
+}
+
+}  // namespace
+}  // namespace peyk::broker

@@ -1,0 +1,335 @@
+// peyk-loadgen: see --help and README.md. The main thread only orchestrates and reports;
+// the work runs on --threads workers, one io_context each (worker.hpp).
+#include <sys/resource.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "options.hpp"
+#include "proc.hpp"
+#include "report.hpp"
+#include "tokens.hpp"
+#include "worker.hpp"
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using namespace peyk::loadgen;
+using clock_type = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace {
+
+std::atomic<bool> interrupted{false};
+
+extern "C" void on_signal(int) {
+  interrupted = true;
+}
+
+// 50k sockets need far more than the usual soft limit of 1024 descriptors.
+rlim_t raise_nofile() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 0;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+  }
+  return lim.rlim_cur;
+}
+
+std::optional<tcp::endpoint> resolve(const std::string& host, std::uint16_t port) {
+  net::io_context ioc;
+  tcp::resolver resolver(ioc);
+  boost::system::error_code ec;
+  auto results = resolver.resolve(host, std::to_string(port), ec);
+  if (ec || results.empty()) return std::nullopt;
+  for (const auto& r : results) {
+    if (r.endpoint().address().is_v4()) return r.endpoint();  // --source-ips are IPv4
+  }
+  return results.begin()->endpoint();
+}
+
+class run {
+ public:
+  run(const options& o, const token_book& tokens, const targets& t) : o_(o) {
+    for (std::size_t i = 0; i < o.threads; ++i) {
+      workers_.push_back(std::make_unique<worker>(i, o, tokens, t));
+    }
+    for (auto& w : workers_) w->start();
+  }
+
+  ~run() { close(); }
+
+  // The sum over workers; nullopt if one of them did not answer in time.
+  std::optional<stats> snapshot() {
+    stats sum;
+    for (auto& w : workers_) {
+      auto s = w->snapshot(milliseconds(2000));
+      if (!s) return std::nullopt;
+      sum.merge(*s);
+    }
+    return sum;
+  }
+
+  // Sleeps until `until` or an interrupt, printing a progress line every second.
+  // Returns the last snapshot taken (or nullopt if a worker hung).
+  void hold(clock_type::time_point until, const char* phase, clock_type::time_point origin) {
+    auto last_at = clock_type::now();
+    auto last = o_.progress ? snapshot() : std::nullopt;
+    while (!interrupted && clock_type::now() < until) {
+      auto next = std::min(until, clock_type::now() + std::chrono::seconds(1));
+      while (!interrupted && clock_type::now() < next) {
+        std::this_thread::sleep_for(std::min<clock_type::duration>(
+            milliseconds(50), std::max<clock_type::duration>(next - clock_type::now(), {})));
+      }
+      if (!o_.progress) continue;
+      auto now = clock_type::now();
+      auto s = snapshot();
+      if (s && last) {
+        print_progress(std::cout, phase, std::chrono::duration<double>(now - origin).count(),
+                       std::chrono::duration<double>(now - last_at).count(), s->minus(*last));
+        std::cout.flush();
+      }
+      last = s;
+      last_at = now;
+    }
+  }
+
+  // Opens the viewers; returns the seconds it took.
+  double connect_viewers(std::size_t n) {
+    auto started = clock_type::now();
+    auto t = workers_.size();
+    auto per_worker = (o_.connect_concurrency + t - 1) / t;
+    for (std::size_t i = 0; i < t; ++i) {
+      std::size_t count = i < n ? (n - i + t - 1) / t : 0;
+      if (count) workers_[i]->connect_viewers(i, t, count, per_worker);
+    }
+    // Every attempt ends within --connect-timeout; batches of --connect-concurrency.
+    auto rounds = (n + o_.connect_concurrency - 1) / o_.connect_concurrency;
+    auto bound = std::chrono::duration<double>(o_.connect_timeout_s * static_cast<double>(rounds) + 5);
+    auto deadline = started + std::chrono::duration_cast<clock_type::duration>(bound);
+    auto last_print = started;
+    while (!interrupted && clock_type::now() < deadline) {
+      std::this_thread::sleep_for(milliseconds(50));
+      auto s = snapshot();
+      if (!s) break;
+      auto done = s->viewers_connected + s->viewers_failed;
+      if (done >= n) break;
+      if (clock_type::now() - last_print >= std::chrono::seconds(1)) {
+        last_print = clock_type::now();
+        std::cout << "connecting: " << s->viewers_connected << " connected, " << s->viewers_failed
+                  << " failed of " << n << "\n";
+        std::cout.flush();
+      }
+    }
+    return std::chrono::duration<double>(clock_type::now() - started).count();
+  }
+
+  void open_publishers(std::size_t connections) {
+    auto t = workers_.size();
+    for (std::size_t i = 0; i < t; ++i) {
+      auto share = connections / t + (i < connections % t ? 1 : 0);
+      if (share) workers_[i]->open_publisher(share);
+    }
+  }
+
+  // Waits until `connections` publisher connections are up, or the timeout; returns how many.
+  std::int64_t wait_publishers(std::size_t connections, double timeout_s) {
+    auto deadline = clock_type::now() + std::chrono::duration_cast<clock_type::duration>(
+                                            std::chrono::duration<double>(timeout_s));
+    std::int64_t up = 0;
+    while (!interrupted && clock_type::now() < deadline) {
+      auto s = snapshot();
+      if (!s) break;
+      up = s->publisher_connections;
+      if (up >= static_cast<std::int64_t>(connections)) break;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    return up;
+  }
+
+  void start_pacing(double rate) {
+    auto t = workers_.size();
+    auto start = clock_type::now() + milliseconds(10);  // the same origin on every worker
+    for (auto& w : workers_) w->start_pacing(rate / static_cast<double>(t), start);
+  }
+
+  // Stops publishing and lets answers in flight arrive (up to a second).
+  void stop_publishing() {
+    for (auto& w : workers_) w->stop_pacing();
+    auto deadline = clock_type::now() + std::chrono::seconds(1);
+    while (clock_type::now() < deadline) {
+      auto s = snapshot();
+      if (!s || s->publish_in_flight == 0) break;
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+  }
+
+  // Close handshakes with every viewer, then the threads end. Bounded: ~3 s at most.
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    for (auto& w : workers_) w->close_publisher();
+    for (auto& w : workers_) w->close_viewers(milliseconds(2000));
+    auto deadline = clock_type::now() + milliseconds(2500);
+    while (clock_type::now() < deadline) {
+      auto s = snapshot();
+      if (!s || (s->viewers_open == 0 && s->publisher_connections == 0)) break;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    for (auto& w : workers_) w->shutdown(milliseconds(500));
+  }
+
+ private:
+  const options& o_;
+  std::vector<std::unique_ptr<worker>> workers_;
+  bool closed_ = false;
+};
+
+std::string top_error(const stats& s) {
+  std::string best;
+  std::uint64_t n = 0;
+  for (const auto& [reason, count] : s.errors) {
+    if (count > n) {
+      best = reason;
+      n = count;
+    }
+  }
+  return best.empty() ? "no error recorded" : best + " (" + std::to_string(n) + "x)";
+}
+
+int fatal(const std::string& message) {
+  std::cerr << "peyk-loadgen: " << message << "\n";
+  return 1;
+}
+
+int execute(const options& o) {
+  auto fds = raise_nofile();
+  auto needed = o.viewers + (o.idle ? 0 : o.http_connections) + 64;
+  if (fds < needed) {
+    std::cerr << "peyk-loadgen: warning: " << fds << " file descriptors allowed, " << needed
+              << " needed; raise the hard limit (ulimit -Hn) or expect connect failures\n";
+  }
+
+  auto ws = resolve(o.ws_host, o.ws_port);
+  if (!ws) return fatal("cannot resolve " + o.ws_host);
+  auto ingest = resolve(o.ingest_host, o.ingest_port);
+  if (!ingest) return fatal("cannot resolve " + o.ingest_host);
+  if (o.source_ips > 1) {
+    boost::system::error_code ec;
+    net::ip::make_address_v4(o.source_base, ec);
+    if (ec) return fatal("--source-base " + o.source_base + " is not an IPv4 address");
+  }
+
+  std::optional<proc_sample> server_before;
+  if (o.server_pid) {
+    server_before = sample_process(*o.server_pid);
+    if (!server_before) return fatal("cannot read /proc/" + std::to_string(*o.server_pid));
+  }
+
+  // Tokens outlive the run, so no viewer is closed at `exp` (4001) mid-measurement.
+  auto ttl = static_cast<std::int64_t>(o.warmup_s + o.duration_s) + 3600;
+  std::optional<token_book> tokens;
+  try {
+    tokens.emplace(o, ttl);
+  } catch (const std::exception& e) {
+    return fatal(std::string("cannot mint tokens: ") + e.what());
+  }
+
+  run r(o, *tokens, targets{*ws, *ingest});
+  auto origin = clock_type::now();
+  run_result result;
+  result.server_before_connect = server_before;
+
+  if (o.viewers > 0) {
+    result.connect_s = r.connect_viewers(o.viewers);
+    auto s = r.snapshot();
+    if (!s) return fatal("a worker thread stopped answering");
+    std::cout << "viewers: " << s->viewers_connected << " of " << o.viewers << " connected in "
+              << result.connect_s << " s, " << s->viewers_failed << " failed\n";
+    if (s->viewers_connected == 0 && !interrupted) {
+      return fatal("no viewer could connect to " + o.ws_host + ":" + std::to_string(o.ws_port) +
+                   o.ws_path + ": " + top_error(*s));
+    }
+    if (s->viewers_connected < o.viewers) {
+      std::cerr << "peyk-loadgen: warning: only " << s->viewers_connected << " of " << o.viewers
+                << " viewers connected; first cause: " << top_error(*s) << "\n";
+    }
+  }
+
+  if (o.idle) {
+    // Let the server finish its side of the last handshakes before reading its RSS.
+    std::this_thread::sleep_for(milliseconds(500));
+    if (o.server_pid) result.server_after_connect = sample_process(*o.server_pid);
+  } else if (o.publish_rate > 0) {
+    r.open_publishers(o.http_connections);
+    auto up = r.wait_publishers(o.http_connections, o.connect_timeout_s);
+    if (up == 0 && !interrupted) {
+      auto s = r.snapshot();
+      return fatal("no ingest connection to " + o.ingest_host + ":" +
+                   std::to_string(o.ingest_port) + ": " + (s ? top_error(*s) : "?"));
+    }
+    if (up < static_cast<std::int64_t>(o.http_connections)) {
+      std::cerr << "peyk-loadgen: warning: " << up << " of " << o.http_connections
+                << " ingest connections up\n";
+    }
+    r.start_pacing(o.publish_rate);
+    if (o.warmup_s > 0) {
+      r.hold(clock_type::now() + std::chrono::duration_cast<clock_type::duration>(
+                                     std::chrono::duration<double>(o.warmup_s)),
+             "warmup", origin);
+    }
+  }
+
+  auto start = r.snapshot();
+  if (!start) return fatal("a worker thread stopped answering");
+  auto window_start = clock_type::now();
+  if (o.server_pid) result.server_start = sample_process(*o.server_pid);
+  result.self_start = sample_process(0);
+  r.hold(window_start + std::chrono::duration_cast<clock_type::duration>(
+                            std::chrono::duration<double>(o.duration_s)),
+         o.idle ? "idle" : "run", origin);
+  auto end = r.snapshot();
+  auto window_end = clock_type::now();
+  if (o.server_pid) result.server_end = sample_process(*o.server_pid);
+  result.self_end = sample_process(0);
+  if (!end) return fatal("a worker thread stopped answering");
+  result.window_s = std::chrono::duration<double>(window_end - window_start).count();
+  result.window = end->minus(*start);
+  result.total = *end;
+
+  r.stop_publishing();
+  r.close();
+
+  print_report(std::cout, o, result);
+  if (!o.json_path.empty()) {
+    std::ofstream out(o.json_path);
+    out << boost::json::serialize(report_json(o, result)) << "\n";
+    if (!out) return fatal("cannot write " + o.json_path);
+  }
+  if (interrupted) std::cout << "(interrupted: the window was cut short)\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int exit_code = 0;
+  auto o = parse_options(argc, argv, std::cout, std::cerr, exit_code);
+  if (!o) return exit_code;
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGPIPE, SIG_IGN);
+  try {
+    return execute(*o);
+  } catch (const std::exception& e) {
+    return fatal(e.what());
+  }
+}

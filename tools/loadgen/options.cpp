@@ -1,0 +1,223 @@
+#include "options.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <boost/program_options.hpp>
+#include <boost/url/parse.hpp>
+
+namespace peyk::loadgen {
+
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr const char* usage =
+    "usage: peyk-loadgen [options]\n"
+    "\n"
+    "Load generator for peyk: holds WebSocket viewers, publishes courier locations through\n"
+    "the ingest API at a paced rate, and reports deliveries/s and end-to-end latency\n"
+    "(viewer receipt time minus the `ts` the ingest stamped). Loopback only.";
+
+struct endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string path;
+};
+
+std::optional<endpoint> parse_url(const std::string& text, std::string_view scheme,
+                                  std::string& why) {
+  auto u = boost::urls::parse_uri(text);
+  if (!u) {
+    why = "not a URL";
+    return std::nullopt;
+  }
+  if (u->scheme() != scheme) {
+    why = "scheme must be " + std::string(scheme);
+    return std::nullopt;
+  }
+  endpoint e;
+  e.host = u->host();
+  if (e.host.empty()) {
+    why = "no host";
+    return std::nullopt;
+  }
+  e.port = u->has_port() ? u->port_number() : 80;
+  if (e.port == 0) {
+    why = "bad port";
+    return std::nullopt;
+  }
+  e.path = u->encoded_path().empty() ? "/" : std::string(u->encoded_target());
+  return e;
+}
+
+}  // namespace
+
+const char* to_string(viewer_role r) {
+  switch (r) {
+    case viewer_role::admin:
+      return "admin";
+    case viewer_role::dispatcher:
+      return "dispatcher";
+    case viewer_role::customer:
+      return "customer";
+  }
+  return "?";
+}
+
+const char* to_string(ws_protocol p) {
+  return p == ws_protocol::v1 ? "v1" : "echo";
+}
+
+std::optional<options> parse_options(int argc, const char* const* argv, std::ostream& out,
+                                     std::ostream& err, int& exit_code) {
+  options o;
+  std::string url, ingest_url, role, protocol, secret_file;
+  int server_pid = 0;
+  po::options_description desc("Options");
+  // clang-format off
+  desc.add_options()
+    ("help,h", "print this help and exit")
+    ("url", po::value(&url)->default_value("ws://127.0.0.1:8082/ws"),
+     "WebSocket endpoint of the gateway")
+    ("ingest-url", po::value(&ingest_url),
+     "http://HOST:PORT of the ingest API (default: the --url host and port)")
+    ("jwt-secret", po::value(&o.jwt_secret),
+     "HS256 key to mint viewer and courier tokens (else --jwt-secret-file, else env "
+     "PEYK_JWT_SECRET)")
+    ("jwt-secret-file", po::value(&secret_file), "file holding the HS256 key")
+    ("viewers", po::value(&o.viewers)->default_value(o.viewers), "WebSocket viewers to hold")
+    ("role", po::value(&role)->default_value("admin"),
+     "viewer role: admin (sees all couriers), dispatcher (one fleet of --fleets) or "
+     "customer (one courier's order)")
+    ("protocol", po::value(&protocol)->default_value("echo"),
+     "subprotocol: echo (echo-protocol, one location per frame) or v1 (peyk.v1)")
+    ("source-ips", po::value(&o.source_ips)->default_value(o.source_ips),
+     "bind viewer sockets round-robin to N addresses from --source-base (127.0.0.1, "
+     "127.0.0.2, ...) to pass the ephemeral port range; 1: no bind")
+    ("source-base", po::value(&o.source_base)->default_value(o.source_base),
+     "first source address for --source-ips")
+    ("connect-concurrency", po::value(&o.connect_concurrency)->default_value(o.connect_concurrency),
+     "viewer connections being opened at once (all threads together)")
+    ("connect-timeout", po::value(&o.connect_timeout_s)->default_value(o.connect_timeout_s),
+     "seconds for one viewer's TCP connect plus WebSocket handshake")
+    ("publisher", po::value(&o.publisher)->default_value(o.publisher),
+     "how locations enter the system: http (POST /api/v1/locations)")
+    ("publish-rate", po::value(&o.publish_rate)->default_value(o.publish_rate),
+     "locations per second, all threads together, evenly paced (0: publish nothing)")
+    ("couriers", po::value(&o.couriers)->default_value(o.couriers),
+     "distinct courier ids (1..N), used round-robin, one token each")
+    ("http-connections", po::value(&o.http_connections)->default_value(o.http_connections),
+     "keep-alive ingest connections, one request in flight on each")
+    ("fleets", po::value(&o.fleets)->default_value(o.fleets),
+     "couriers are spread over this many fleets (fleet-0..); a dispatcher watches one")
+    ("duration", po::value(&o.duration_s)->default_value(o.duration_s),
+     "measured seconds (with --idle: seconds to hold the viewers)")
+    ("warmup", po::value(&o.warmup_s)->default_value(o.warmup_s),
+     "seconds of publishing before the measured window, not counted")
+    ("threads", po::value(&o.threads)->default_value(o.threads),
+     "worker threads, one io_context each (pin with taskset)")
+    ("idle", po::bool_switch(&o.idle),
+     "only connect the viewers and hold them; report the server's RSS per connection")
+    ("progress", po::bool_switch(&o.progress), "print a line every second")
+    ("server-pid", po::value(&server_pid),
+     "server process to sample: CPU% over the window (utime+stime), VmRSS at start and end")
+    ("json", po::value(&o.json_path), "also write the results as JSON to this file");
+  // clang-format on
+
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    if (vm.count("help")) {
+      out << usage << "\n\n" << desc << "\n";
+      exit_code = 0;
+      return std::nullopt;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    err << "peyk-loadgen: " << e.what() << "\n(see --help)\n";
+    exit_code = 2;
+    return std::nullopt;
+  }
+
+  auto bad = [&](const std::string& message) -> std::optional<options> {
+    err << "peyk-loadgen: " << message << "\n(see --help)\n";
+    exit_code = 2;
+    return std::nullopt;
+  };
+
+  std::string why;
+  auto ws = parse_url(url, "ws", why);
+  if (!ws) return bad("--url " + url + ": " + why);
+  o.ws_host = ws->host;
+  o.ws_port = ws->port;
+  o.ws_path = ws->path;
+  if (ingest_url.empty()) {
+    o.ingest_host = o.ws_host;
+    o.ingest_port = o.ws_port;
+  } else {
+    auto in = parse_url(ingest_url, "http", why);
+    if (!in) return bad("--ingest-url " + ingest_url + ": " + why);
+    o.ingest_host = in->host;
+    o.ingest_port = in->port;
+  }
+
+  if (role == "admin") {
+    o.role = viewer_role::admin;
+  } else if (role == "dispatcher") {
+    o.role = viewer_role::dispatcher;
+  } else if (role == "customer") {
+    o.role = viewer_role::customer;
+  } else {
+    return bad("--role must be admin, dispatcher or customer");
+  }
+  if (protocol == "echo" || protocol == "echo-protocol") {
+    o.protocol = ws_protocol::echo;
+  } else if (protocol == "v1" || protocol == "peyk.v1") {
+    o.protocol = ws_protocol::v1;
+  } else {
+    return bad("--protocol must be echo or v1");
+  }
+  if (o.publisher != "http") return bad("--publisher must be http");
+
+  if (o.jwt_secret.empty() && !secret_file.empty()) {
+    std::ifstream in(secret_file, std::ios::binary);
+    if (!in) return bad("cannot read --jwt-secret-file " + secret_file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    o.jwt_secret = ss.str();
+    while (!o.jwt_secret.empty() &&
+           (o.jwt_secret.back() == '\n' || o.jwt_secret.back() == '\r')) {
+      o.jwt_secret.pop_back();
+    }
+  }
+  if (o.jwt_secret.empty()) {
+    if (const char* env = std::getenv("PEYK_JWT_SECRET")) o.jwt_secret = env;
+  }
+  if (o.jwt_secret.empty()) {
+    return bad("no JWT secret: give --jwt-secret, --jwt-secret-file or PEYK_JWT_SECRET");
+  }
+
+  if (o.threads < 1 || o.threads > 256) return bad("--threads must be 1..256");
+  if (o.source_ips < 1 || o.source_ips > 250) return bad("--source-ips must be 1..250");
+  if (o.connect_concurrency < 1) return bad("--connect-concurrency must be at least 1");
+  if (!(o.connect_timeout_s > 0)) return bad("--connect-timeout must be positive");
+  if (!(o.duration_s > 0) || o.duration_s > 86400) return bad("--duration must be in (0, 86400]");
+  if (!(o.warmup_s >= 0) || o.warmup_s > 3600) return bad("--warmup must be in [0, 3600]");
+  if (!(o.publish_rate >= 0) || o.publish_rate > 1e8) return bad("--publish-rate must be >= 0");
+  if (o.publish_rate > 0 && o.couriers < 1) return bad("--couriers must be at least 1");
+  if (o.publish_rate > 0 && o.http_connections < 1) {
+    return bad("--http-connections must be at least 1");
+  }
+  if (o.fleets < 1) return bad("--fleets must be at least 1");
+  if (o.idle && o.viewers == 0) return bad("--idle needs --viewers > 0");
+  if (vm.count("server-pid")) {
+    if (server_pid <= 0) return bad("--server-pid must be a process id");
+    o.server_pid = server_pid;
+  }
+  return o;
+}
+
+}  // namespace peyk::loadgen

@@ -1,0 +1,57 @@
+#pragma once
+// Command line of peyk-loadgen; `--help` lists every flag with its default.
+
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+
+namespace peyk::loadgen {
+
+enum class viewer_role { admin, dispatcher, customer };
+enum class ws_protocol { echo, v1 };
+
+struct options {
+  // Target.
+  std::string ws_host = "127.0.0.1";
+  std::uint16_t ws_port = 8082;
+  std::string ws_path = "/ws";
+  std::string ingest_host;  // defaults to the WebSocket URL's host and port
+  std::uint16_t ingest_port = 0;
+  std::string jwt_secret;
+
+  // Viewers.
+  std::size_t viewers = 1000;
+  viewer_role role = viewer_role::admin;
+  ws_protocol protocol = ws_protocol::echo;
+  std::size_t source_ips = 1;  // bind 127.0.0.1 .. 127.0.0.N round-robin (1: let the kernel pick)
+  std::string source_base = "127.0.0.1";
+  std::size_t connect_concurrency = 200;
+  double connect_timeout_s = 10;
+
+  // Publishers.
+  std::string publisher = "http";
+  double publish_rate = 0;  // messages per second, all threads together
+  std::size_t couriers = 1000;
+  std::size_t http_connections = 64;
+  std::size_t fleets = 10;
+
+  // Run.
+  double duration_s = 10;
+  double warmup_s = 2;
+  std::size_t threads = 1;
+  bool idle = false;
+  bool progress = false;
+  std::optional<int> server_pid;
+  std::string json_path;
+};
+
+// Parses argv. Returns nullopt when the program should exit with `exit_code` (0 after
+// --help, 2 on a usage error, reported on `err`).
+std::optional<options> parse_options(int argc, const char* const* argv, std::ostream& out,
+                                     std::ostream& err, int& exit_code);
+
+const char* to_string(viewer_role r);
+const char* to_string(ws_protocol p);
+
+}  // namespace peyk::loadgen

@@ -1,0 +1,231 @@
+#include "report.hpp"
+
+#include <cstdio>
+#include <ctime>
+#include <ostream>
+#include <string>
+
+namespace peyk::loadgen {
+
+namespace json = boost::json;
+
+namespace {
+
+std::string fmt(const char* format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+
+std::string ms(std::uint64_t us) {
+  return fmt("%.3f ms", static_cast<double>(us) / 1000.0);
+}
+
+double per_s(std::uint64_t n, double seconds) {
+  return seconds > 0 ? static_cast<double>(n) / seconds : 0.0;
+}
+
+std::string mib(std::uint64_t bytes) {
+  return fmt("%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+}
+
+json::object percentiles(const histogram& h) {
+  json::object j;
+  j["count"] = h.count();
+  j["p50"] = h.percentile(0.50);
+  j["p90"] = h.percentile(0.90);
+  j["p99"] = h.percentile(0.99);
+  j["p999"] = h.percentile(0.999);
+  j["max"] = h.max();
+  j["mean"] = h.mean();
+  return j;
+}
+
+std::string latency_line(const histogram& h) {
+  if (h.count() == 0) return "no samples";
+  return "p50 " + ms(h.percentile(0.50)) + "  p90 " + ms(h.percentile(0.90)) + "  p99 " +
+         ms(h.percentile(0.99)) + "  p99.9 " + ms(h.percentile(0.999)) + "  max " + ms(h.max()) +
+         "  (" + std::to_string(h.count()) + " samples)";
+}
+
+std::string now_iso() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+void print_progress(std::ostream& out, const char* phase, double at_s, double seconds,
+                    const stats& w) {
+  const auto& h = w.latency;
+  out << fmt("[%6.1fs ", at_s) << phase << "] viewers " << w.viewers_open << " | deliveries "
+      << fmt("%.0f/s", per_s(w.deliveries, seconds)) << " | published "
+      << fmt("%.0f/s", per_s(w.publish_ok, seconds)) << " (non-2xx " << w.non_2xx() << ", errors "
+      << w.publish_errors << ", unsent " << w.publish_unsent << ")";
+  if (h.count()) {
+    out << " | p50 " << ms(h.percentile(0.5)) << " p99 " << ms(h.percentile(0.99)) << " max "
+        << ms(h.max());
+  }
+  out << "\n";
+}
+
+void print_report(std::ostream& out, const options& o, const run_result& r) {
+  const auto& w = r.window;
+  const auto& t = r.total;
+  out << "\n== peyk-loadgen " << (o.idle ? "idle" : "load") << " run, " << now_iso() << " ==\n";
+  out << "target      " << o.ws_host << ":" << o.ws_port << o.ws_path << "  role "
+      << to_string(o.role) << "  protocol " << to_string(o.protocol) << "  threads " << o.threads
+      << "\n";
+  out << "viewers     " << t.viewers_open << " open at the end of " << o.viewers << " ("
+      << t.viewers_connected << " connected in " << fmt("%.2f s", r.connect_s) << ", "
+      << t.viewers_failed << " failed, " << t.viewers_lost << " lost)\n";
+  out << "window      " << fmt("%.2f s", r.window_s) << (o.idle ? "" : " after warmup ")
+      << (o.idle ? "" : fmt("%.1f s", o.warmup_s)) << "\n";
+  if (!o.idle) {
+    out << "published   " << fmt("%.0f/s", per_s(w.publish_ok, r.window_s)) << " 2xx (target "
+        << fmt("%.0f/s", o.publish_rate) << "; " << w.publish_ok << " ok, " << w.non_2xx()
+        << " non-2xx, " << w.publish_errors << " errors, " << w.publish_unsent
+        << " unsent; connections " << t.publisher_connections << ")\n";
+    for (std::size_t s = 0; s < w.by_status.size(); ++s) {
+      if ((s < 200 || s >= 300) && w.by_status[s]) {
+        out << "            HTTP " << s << ": " << w.by_status[s] << "\n";
+      }
+    }
+    if (w.ingest_rtt.count()) out << "ingest rtt  " << latency_line(w.ingest_rtt) << "\n";
+  }
+  out << "deliveries  " << fmt("%.0f/s", per_s(w.deliveries, r.window_s)) << " ("
+      << w.deliveries << " locations in " << w.frames << " frames, "
+      << fmt("%.1f MB/s", per_s(w.bytes, r.window_s) / 1e6);
+  if (w.publish_ok) {
+    out << ", " << fmt("%.1f", static_cast<double>(w.deliveries) / w.publish_ok)
+        << " per published";
+  }
+  out << ")\n";
+  if (t.snapshot_locations) out << "snapshots   " << t.snapshot_locations << " locations\n";
+  if (w.without_ts) out << "without ts  " << w.without_ts << " messages\n";
+  out << "latency     " << latency_line(w.latency) << "\n";
+  if (w.latency.negative()) {
+    out << "            " << w.latency.negative() << " samples had ts in the future (clock step)\n";
+  }
+  if (r.server_start && r.server_end) {
+    out << "server      CPU " << fmt("%.1f%%", cpu_percent(*r.server_start, *r.server_end))
+        << "  RSS " << mib(r.server_start->rss_bytes) << " -> " << mib(r.server_end->rss_bytes)
+        << "\n";
+  }
+  if (r.server_before_connect && r.server_after_connect) {
+    auto before = r.server_before_connect->rss_bytes;
+    auto after = r.server_after_connect->rss_bytes;
+    auto conns = t.viewers_connected;
+    double per = conns ? (static_cast<double>(after) - static_cast<double>(before)) / conns : 0;
+    out << "server RSS  " << mib(before) << " before connecting, " << mib(after) << " with "
+        << conns << " viewers: " << fmt("%.0f bytes", per) << " per viewer\n";
+  }
+  if (r.self_start && r.self_end) {
+    out << "loadgen     CPU " << fmt("%.1f%%", cpu_percent(*r.self_start, *r.self_end))
+        << "  RSS " << mib(r.self_end->rss_bytes) << "\n";
+  }
+  if (!t.errors.empty()) {
+    out << "errors (whole run):\n";
+    for (const auto& [reason, n] : t.errors) out << "  " << n << "  " << reason << "\n";
+  }
+}
+
+json::object report_json(const options& o, const run_result& r) {
+  const auto& w = r.window;
+  const auto& t = r.total;
+  json::object j;
+  j["time"] = now_iso();
+  j["mode"] = o.idle ? "idle" : "load";
+
+  json::object cfg;
+  cfg["url"] = "ws://" + o.ws_host + ":" + std::to_string(o.ws_port) + o.ws_path;
+  cfg["viewers"] = o.viewers;
+  cfg["role"] = to_string(o.role);
+  cfg["protocol"] = to_string(o.protocol);
+  cfg["publisher"] = o.publisher;
+  cfg["publish_rate"] = o.publish_rate;
+  cfg["couriers"] = o.couriers;
+  cfg["http_connections"] = o.http_connections;
+  cfg["threads"] = o.threads;
+  cfg["duration_s"] = o.duration_s;
+  cfg["warmup_s"] = o.warmup_s;
+  cfg["source_ips"] = o.source_ips;
+  j["config"] = std::move(cfg);
+  j["window_s"] = r.window_s;
+
+  json::object v;
+  v["requested"] = o.viewers;
+  v["connected"] = t.viewers_connected;
+  v["failed"] = t.viewers_failed;
+  v["lost"] = t.viewers_lost;
+  v["open_at_end"] = t.viewers_open;
+  v["connect_s"] = r.connect_s;
+  j["viewers"] = std::move(v);
+
+  json::object d;
+  d["locations"] = w.deliveries;
+  d["per_s"] = per_s(w.deliveries, r.window_s);
+  d["frames"] = w.frames;
+  d["bytes_per_s"] = per_s(w.bytes, r.window_s);
+  d["per_published"] = w.publish_ok ? static_cast<double>(w.deliveries) / w.publish_ok : 0.0;
+  d["snapshot_locations"] = t.snapshot_locations;
+  d["without_ts"] = w.without_ts;
+  j["deliveries"] = std::move(d);
+  auto lat = percentiles(w.latency);
+  lat["negative"] = w.latency.negative();
+  j["latency_us"] = std::move(lat);
+
+  json::object p;
+  p["target_per_s"] = o.publish_rate;
+  p["sent"] = w.publish_sent;
+  p["ok"] = w.publish_ok;
+  p["ok_per_s"] = per_s(w.publish_ok, r.window_s);
+  p["non_2xx"] = w.non_2xx();
+  json::object by_status;
+  for (std::size_t s = 0; s < w.by_status.size(); ++s) {
+    if (w.by_status[s]) by_status[std::to_string(s)] = w.by_status[s];
+  }
+  p["by_status"] = std::move(by_status);
+  p["errors"] = w.publish_errors;
+  p["unsent"] = w.publish_unsent;
+  p["connections"] = t.publisher_connections;
+  p["rtt_us"] = percentiles(w.ingest_rtt);
+  j["publish"] = std::move(p);
+
+  if (r.server_start && r.server_end) {
+    json::object s;
+    s["pid"] = o.server_pid.value_or(0);
+    s["cpu_percent"] = cpu_percent(*r.server_start, *r.server_end);
+    s["rss_start_bytes"] = r.server_start->rss_bytes;
+    s["rss_end_bytes"] = r.server_end->rss_bytes;
+    j["server"] = std::move(s);
+  }
+  if (r.server_before_connect && r.server_after_connect) {
+    json::object s;
+    auto before = r.server_before_connect->rss_bytes;
+    auto after = r.server_after_connect->rss_bytes;
+    s["rss_before_connect_bytes"] = before;
+    s["rss_after_connect_bytes"] = after;
+    s["bytes_per_viewer"] = t.viewers_connected ? (static_cast<double>(after) -
+                                                    static_cast<double>(before)) /
+                                                       t.viewers_connected
+                                                 : 0.0;
+    j["idle"] = std::move(s);
+  }
+  if (r.self_start && r.self_end) {
+    json::object s;
+    s["cpu_percent"] = cpu_percent(*r.self_start, *r.self_end);
+    s["rss_end_bytes"] = r.self_end->rss_bytes;
+    j["loadgen"] = std::move(s);
+  }
+  json::object errors;
+  for (const auto& [reason, n] : t.errors) errors[reason] = n;
+  j["errors"] = std::move(errors);
+  return j;
+}
+
+}  // namespace peyk::loadgen

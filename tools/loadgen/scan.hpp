@@ -1,0 +1,71 @@
+#pragma once
+// What a viewer needs from the bytes it receives, without a JSON parser: WebSocket frame
+// headers (RFC 6455 §5.2) and the `ts` of each location in a message (PROTOCOL.md §4-5).
+// A full parse per message would make the generator slower than the server it measures;
+// the scan below is one memmem per location. Pure functions, unit-tested.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace peyk::loadgen {
+
+enum class opcode : std::uint8_t {
+  continuation = 0,
+  text = 1,
+  binary = 2,
+  close = 8,
+  ping = 9,
+  pong = 10
+};
+
+struct frame_header {
+  bool fin = false;
+  opcode op = opcode::text;
+  bool masked = false;
+  std::size_t header_size = 0;
+  std::uint64_t payload_size = 0;
+  std::uint8_t mask[4]{};
+};
+
+// The header at the start of `data`, or nullopt until enough bytes are there.
+std::optional<frame_header> parse_frame_header(std::string_view data);
+
+// Appends a masked client frame (clients must mask, RFC 6455 §5.3) to `out`.
+void append_client_frame(std::string& out, opcode op, std::string_view payload,
+                         std::uint32_t mask_key);
+
+// Kinds of peyk.v1 messages; echo-protocol messages are single locations.
+enum class message_kind { snapshot, locations, status, other };
+message_kind classify_v1(std::string_view msg);
+
+// Calls on_ts(ts) for each location object's top-level "ts" in `msg` and returns the
+// number found. A match counts only after `{` or `,` (compact or spaced JSON), which no
+// string content can produce, so a "ts" inside a username never matches. The server sets
+// `ts` on every location it forwards (§4), so this also counts the locations.
+template <class F>
+std::size_t for_each_ts(std::string_view msg, F&& on_ts);
+
+// The offset of the next `"ts":` key at or after `from` that follows `{` or `,`, or npos.
+std::size_t find_ts_key(std::string_view msg, std::size_t from);
+
+// The integer at the start of `rest` (what follows `"ts":`; spaces allowed), or nullopt.
+std::optional<std::int64_t> parse_ts_value(std::string_view rest);
+
+template <class F>
+std::size_t for_each_ts(std::string_view msg, F&& on_ts) {
+  static constexpr std::string_view key = R"("ts":)";
+  std::size_t found = 0;
+  for (std::size_t at = find_ts_key(msg, 0); at != std::string_view::npos;
+       at = find_ts_key(msg, at + key.size())) {
+    if (auto ts = parse_ts_value(msg.substr(at + key.size()))) {
+      ++found;
+      on_ts(*ts);
+    }
+  }
+  return found;
+}
+
+}  // namespace peyk::loadgen

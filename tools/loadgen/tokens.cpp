@@ -1,0 +1,71 @@
+#include "tokens.hpp"
+
+#include <algorithm>
+#include <ctime>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+
+#include "auth/jwt.hpp"
+
+namespace peyk::loadgen {
+
+namespace json = boost::json;
+
+std::string courier_fleet(std::size_t courier_id, std::size_t fleets) {
+  return "fleet-" + std::to_string(courier_id % fleets);
+}
+
+std::string courier_order(std::size_t courier_id) {
+  return "o" + std::to_string(courier_id);
+}
+
+token_book::token_book(const options& o, std::int64_t ttl_s)
+    : role_(o.role), fleets_(o.fleets), couriers_n_(std::max<std::size_t>(o.couriers, 1)) {
+  auto exp = static_cast<std::int64_t>(std::time(nullptr)) + ttl_s;
+  auto viewer_claims = [&](std::string sub) {
+    json::object c;
+    c["sub"] = std::move(sub);
+    c["role"] = to_string(o.role);
+    c["exp"] = exp;
+    return c;
+  };
+  switch (o.role) {
+    case viewer_role::admin:
+      viewers_.push_back(auth::sign_hs256(viewer_claims("loadgen-admin"), o.jwt_secret));
+      break;
+    case viewer_role::dispatcher:
+      for (std::size_t f = 0; f < fleets_; ++f) {
+        auto c = viewer_claims("loadgen-dispatcher-" + std::to_string(f));
+        c["fleets"] = json::array{json::string("fleet-" + std::to_string(f))};
+        viewers_.push_back(auth::sign_hs256(c, o.jwt_secret));
+      }
+      break;
+    case viewer_role::customer:
+      // One token per order a customer can watch; viewers beyond that share them.
+      for (std::size_t i = 1; i <= std::min(couriers_n_, o.viewers); ++i) {
+        auto c = viewer_claims("loadgen-customer-" + std::to_string(i));
+        c["orders"] = json::array{json::string(courier_order(i))};
+        viewers_.push_back(auth::sign_hs256(c, o.jwt_secret));
+      }
+      break;
+  }
+  if (o.publish_rate > 0) {
+    couriers_.reserve(o.couriers);
+    for (std::size_t i = 1; i <= o.couriers; ++i) {
+      json::object c;
+      c["sub"] = std::to_string(i);
+      c["role"] = "courier";
+      c["name"] = "c" + std::to_string(i);
+      c["fleet"] = courier_fleet(i, fleets_);
+      c["exp"] = exp;
+      couriers_.push_back(auth::sign_hs256(c, o.jwt_secret));
+    }
+  }
+}
+
+const std::string& token_book::viewer(std::size_t v) const {
+  return viewers_[v % viewers_.size()];
+}
+
+}  // namespace peyk::loadgen

@@ -1,0 +1,80 @@
+#pragma once
+// One WebSocket viewer. Beast writes the upgrade request and parses the answer; after
+// that the viewer reads the raw TCP stream itself: one read_some fills a buffer with
+// many frames, which are parsed in place (scan.hpp) with no copy and no handler call per
+// frame — Beast's websocket::stream reads one message per async_read and validates its
+// UTF-8, which would make the generator, not the server, the bottleneck.
+// Pings are answered, a server's close is echoed; the viewer never sends data.
+// Lifetime: shared_from_this in every handler, plus the worker's list until the end.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/parser.hpp>
+
+#include "scan.hpp"
+
+namespace peyk::loadgen {
+
+class worker;
+
+class viewer : public std::enable_shared_from_this<viewer> {
+ public:
+  viewer(worker& w, std::size_t index);
+
+  void run();  // connect, handshake, then read until closed
+  // Starts the close handshake; the socket is forced shut after `grace`.
+  void close(std::chrono::milliseconds grace);
+
+ private:
+  void do_connect();
+  void on_connect(boost::system::error_code ec);
+  void on_handshake_write(boost::system::error_code ec, std::size_t n);
+  void on_handshake_read(boost::system::error_code ec, std::size_t n);
+  void on_deadline(boost::system::error_code ec);
+  void do_read();
+  void on_read(boost::system::error_code ec, std::size_t n);
+  bool parse_frames(std::int64_t now);  // false: protocol error, connection dropped
+  void on_message(std::string_view msg, std::int64_t now);
+  void send_control(opcode op, std::string_view payload);
+  void do_write();
+  void on_write(boost::system::error_code ec, std::size_t n);
+  void fail(boost::system::error_code ec, const char* what);
+  void fail(const std::string& reason);
+  void finish();
+
+  worker& w_;
+  std::size_t index_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer deadline_;  // handshake, then close handshake
+
+  // Handshake only.
+  std::string key_;
+  std::string request_;
+  std::optional<boost::beast::http::response_parser<boost::beast::http::string_body>> parser_;
+  boost::beast::flat_buffer hbuf_;
+
+  // Frames as read: [0, len_) of buf_, of capacity cap_.
+  std::unique_ptr<char[]> buf_;
+  std::size_t cap_ = 0;
+  std::size_t len_ = 0;
+  std::string fragments_;  // a fragmented message so far
+  opcode fragments_op_ = opcode::text;
+
+  std::string out_;      // control frames being written
+  std::string pending_;  // control frames waiting for the write in flight
+  bool writing_ = false;
+
+  bool open_ = false;         // handshake done
+  bool closing_ = false;      // we sent a close frame, or answered the server's
+  bool attempt_done_ = false;  // told the worker the connect attempt ended
+  bool finished_ = false;
+};
+
+}  // namespace peyk::loadgen
