@@ -1,5 +1,5 @@
-"""The Redis broker (PROTOCOL.md §1, §4, §6): `peyk serve --redis`. Skipped when
-redis-server is not installed. Redis is spoken to with raw RESP (no client library)."""
+"""The Redis broker (PROTOCOL.md §1, §4, §6): `peyk serve --redis`. Fails when
+redis-server is not installed (scripts/setup.sh installs it). Redis is spoken to with raw RESP (no client library)."""
 
 import json
 import shutil
@@ -13,7 +13,12 @@ import pytest
 from conftest import free_port, uid_of, wait_until
 
 REDIS = shutil.which("redis-server")
-pytestmark = pytest.mark.skipif(REDIS is None, reason="redis-server not installed")
+pytestmark = pytest.mark.usefixtures("require_redis")
+
+
+@pytest.fixture
+def require_redis():
+    assert REDIS is not None, "redis-server is not installed (scripts/setup.sh installs it)"
 
 
 def resp_cmd(*args):
