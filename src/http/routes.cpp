@@ -4,6 +4,8 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/json.hpp>
 
+#include "core/clock.hpp"
+
 namespace peyk::http {
 
 namespace bhttp = boost::beast::http;
@@ -36,6 +38,22 @@ std::string config_json(const settings& cfg) {
   o["tiles"] = {{"url", cfg.tiles_url}, {"attribution", cfg.tiles_attribution}};
   o["update_interval_seconds"] = cfg.update_interval_s;
   return boost::json::serialize(o);
+}
+
+// Lets a page tell "signed out" from "server unreachable" (a browser cannot see the
+// status of a refused WebSocket upgrade).
+response whoami(const request& req, const services& svc) {
+  auto token = token_from_request(req, false);
+  if (!token) return error_response(401, "missing_token", "send Authorization: Bearer <token>");
+  auto who = svc.tokens->verify(*token, core::now_s());
+  if (!who) return error_response(401, who.error().code, who.error().message);
+  const auto& id = **who;
+  boost::json::object o;
+  o["sub"] = id.sub;
+  o["role"] = auth::to_string(id.role);
+  if (!id.name.empty()) o["name"] = id.name;
+  o["exp"] = id.exp;
+  return json_response(200, boost::json::serialize(o));
 }
 
 }  // namespace
@@ -71,6 +89,7 @@ void route(const request& req, const std::shared_ptr<responder>& r, const settin
         text_response(200, svc.metrics->render(), "text/plain; version=0.0.4; charset=utf-8"));
   }
   if (get && path == "/api/v1/config") return r->send(json_response(200, config_json(cfg)));
+  if (get && path == "/api/v1/whoami") return r->send(whoami(req, svc));
   if (get && serve_static(req, r, cfg)) return;
   r->send(error_response(404, "not_found", "no such endpoint"));
 }

@@ -223,3 +223,17 @@ def test_client_ping_and_garbage_do_not_hurt(server):
     (loc,) = v.recv_locations()
     assert uid_of(loc) == "7"
     assert srv.get("/healthz").status_code == 200
+
+
+def test_whoami_and_config(server):
+    srv = server("--update-interval", "5", "--tiles", "https://tiles.example/{z}/{x}/{y}.png")
+    tok = srv.admin_token(sub="7", name="Sara")
+    r = srv.get("/api/v1/whoami", headers={"Authorization": f"Bearer {tok}"})
+    assert r.status_code == 200, r.text
+    assert r.json()["sub"] == "7" and r.json()["role"] == "admin" and r.json()["name"] == "Sara"
+    assert srv.get("/api/v1/whoami").status_code == 401
+    bad = srv.get("/api/v1/whoami", headers={"Authorization": "Bearer x.y.z"})
+    assert bad.status_code == 401 and "x.y.z" not in bad.text
+    cfg = srv.get("/api/v1/config").json()
+    assert cfg["update_interval_seconds"] == 5
+    assert cfg["tiles"]["url"] == "https://tiles.example/{z}/{x}/{y}.png"
