@@ -101,7 +101,7 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
     ("help,h", "print this help and exit")
     ("listen", po::value(&c.listen)->default_value(c.listen), "HOST:PORT to serve HTTP and WebSocket on")
     ("threads", po::value(&c.threads)->default_value(0), "io threads (0: one per core)")
-    ("redis", po::value(&c.redis), "redis://[:password@]host:port[/db]; default: in-process broker")
+    ("redis", po::value(&c.redis), "redis://[:password@]host:port[/db]: required by ingest and gateway; serve without it uses the in-process broker")
     ("channel", po::value(&c.channel)->default_value(c.channel), "Redis pub/sub channel")
     ("jwt-secret-file", po::value(&c.jwt_secret_file), "file holding the HS256 key (else env PEYK_JWT_SECRET)")
     ("jwt-leeway", po::value(&c.jwt_leeway_s)->default_value(2), "clock skew allowed on exp/nbf, seconds (0..5)")

@@ -88,7 +88,11 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
   if (secret.size() < 32) {
     core::log(core::log_level::warn, "the JWT secret is shorter than 32 bytes; use a longer one");
   }
-  if (cfg.http.web_root.empty()) cfg.http.web_root = default_web_root();
+  if (r == role::ingest) {
+    cfg.http.web_root.clear();  // the API only; the panel lives with the gateway
+  } else if (cfg.http.web_root.empty()) {
+    cfg.http.web_root = default_web_root();
+  }
 
   auth::jwt_verifier verifier(secret, {static_cast<std::int64_t>(cfg.jwt_leeway_s)});
   auth::token_cache tokens(verifier);

@@ -268,7 +268,7 @@ struct link : std::enable_shared_from_this<link> {
     // Capped exponential backoff with full jitter: many gateways do not reconnect in step.
     auto cap = std::min<long>(cfg_.max_backoff.count(), 100L << std::min(attempts_, 10));
     ++attempts_;
-    std::uniform_int_distribution<long> dist(cap / 2, cap);
+    std::uniform_int_distribution<long> dist(std::min(50L, cap), cap);
     timer_.expires_after(std::chrono::milliseconds(dist(rng_)));
     timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (!ec) self->do_connect();
@@ -312,10 +312,14 @@ struct redis_broker::impl : std::enable_shared_from_this<redis_broker::impl> {
   net::steady_timer ticker;
   std::vector<message_handler> handlers;
   std::atomic<bool> cmd_up{false}, subscribed{false};
+  std::atomic<bool> warmed{false};  // the first read of the last-known hash was applied
   bool warm_needed = false;
   core::log_limiter invalid_log{5};
 
-  bool connected() const { return cmd_up.load() && (!cfg.subscribe || subscribed.load()); }
+  // A gateway is ready only once its snapshot is complete: subscribed, and the hash read.
+  bool connected() const {
+    return cmd_up.load() && (!cfg.subscribe || (subscribed.load() && warmed.load()));
+  }
   void update_gauge() { metrics.broker_connected.set(connected() ? 1 : 0); }
 
   void deliver(std::string_view payload) {
@@ -346,6 +350,8 @@ struct redis_broker::impl : std::enable_shared_from_this<redis_broker::impl> {
         return;
       }
       for (std::size_t i = 1; i < r->elements; i += 2) self->deliver(str(r->element[i]));
+      self->warmed = true;
+      self->update_gauge();
     });
   }
 

@@ -71,11 +71,12 @@ void handle_ingest(const request& req, const std::shared_ptr<responder>& r, cons
 
   std::vector<broker::location_ptr> batch;
   batch.reserve(points->size());
+  std::int64_t seq = 0;
   for (auto& p : *points) {
     p.courier_id = id.sub;
     p.username = id.name;
     p.fleet = id.fleet;
-    p.ts_us = started;
+    p.ts_us = started + seq++;  // strictly increasing: a batch's points stay in order
     batch.push_back(std::make_shared<const core::location>(std::move(p)));
   }
   auto interval = cfg.update_interval_s;

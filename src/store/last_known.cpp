@@ -12,7 +12,7 @@ bool last_known::update(const location_ptr& loc, json_ptr json) {
     by_courier_.emplace(loc->courier_id, entry{loc, std::move(json)});
     return true;
   }
-  if (loc->ts_us < it->second.loc->ts_us) return false;
+  if (loc->ts_us <= it->second.loc->ts_us) return false;  // older, or seen (a replay)
   it->second = entry{loc, std::move(json)};
   return true;
 }

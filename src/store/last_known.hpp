@@ -29,8 +29,9 @@ class last_known {
  public:
   explicit last_known(std::size_t max_couriers = 1'000'000) : max_couriers_(max_couriers) {}
 
-  // Returns false when `loc` is older than what is stored (it is then not kept). A new
-  // courier past max_couriers is not kept either, but is not stale.
+  // Returns false when `loc` is not newer than what is stored (older, or the same `ts`:
+  // a replay after a broker reconnect); it is then not kept. A new courier past
+  // max_couriers is not kept either, but is not stale.
   bool update(const location_ptr& loc, json_ptr json = nullptr);
 
   // Calls `fn` for every stored location (under a shared lock: keep it cheap).

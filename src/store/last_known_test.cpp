@@ -20,6 +20,7 @@ TEST(LastKnown, KeepsNewestPerCourier) {
   EXPECT_TRUE(s.update(at("a", 10, 1)));
   EXPECT_TRUE(s.update(at("a", 20, 2)));
   EXPECT_FALSE(s.update(at("a", 15, 3)));  // late arrival does not win
+  EXPECT_FALSE(s.update(at("a", 20, 4)));  // nor does a replay of the same point
   EXPECT_TRUE(s.update(at("b", 5)));
   EXPECT_EQ(s.size(), 2u);
   EXPECT_EQ(s.find("a").loc->latitude, 2);

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import struct
@@ -23,8 +24,14 @@ import pytest
 import requests
 import websocket
 
+try:  # Debian's python3-redis (redis-py); only the Redis tests need it
+    import redis as redis_py
+except ImportError:  # pragma: no cover - reported by the redis_server fixture
+    redis_py = None
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PEYK_BIN = os.environ.get("PEYK_BIN", os.path.join(ROOT, "build", "peyk"))
+REDIS_SERVER = os.environ.get("PEYK_REDIS_SERVER", shutil.which("redis-server") or "redis-server")
 START_TIMEOUT = 10.0
 RECV_TIMEOUT = 5.0
 
@@ -428,14 +435,18 @@ def raw_ws_connect(port, token, path="/ws", subprotocol=None, rcvbuf=None, timeo
 
 
 class Server:
-    def __init__(self, args, env=None, secret=None, use_env_secret=True, port=None):
+    """One peyk process: `peyk <role> --listen 127.0.0.1:<port> ...args` (role: serve,
+    ingest or gateway)."""
+
+    def __init__(self, args, env=None, secret=None, use_env_secret=True, port=None, role="serve"):
         require_binary()
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.secret = secret or secrets.token_hex(32)
         self.base = f"http://{self.host}:{self.port}"
         self.ws_url = f"ws://{self.host}:{self.port}/ws"
-        self.args = ["serve", "--listen", f"{self.host}:{self.port}", *[str(a) for a in args]]
+        self.role = role
+        self.args = [role, "--listen", f"{self.host}:{self.port}", *[str(a) for a in args]]
         self.env = clean_env()
         if use_env_secret:
             self.env["PEYK_JWT_SECRET"] = self.secret
@@ -569,6 +580,17 @@ class Server:
         assert r.status_code == 200, f"/metrics answered {r.status_code}"
         return Metrics(r.text)
 
+    def ready(self):
+        """True when GET /readyz answers 200 (the broker is connected)."""
+        try:
+            return self.get("/readyz", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def wait_ready(self, timeout=10):
+        wait_until(self.ready, timeout, what=f"/readyz 200 from peyk {self.role} (pid {self.pid})")
+        return self
+
     # ---- WebSocket
     def viewer(self, token, proto=None, carrier="header", origin=None, suppress_origin=False,
                read_snapshot=True, timeout=RECV_TIMEOUT, path="/ws"):
@@ -614,6 +636,145 @@ class Server:
 
 
 # ---------------------------------------------------------------------------------
+# Redis (a private redis-server per test, spoken to with redis-py)
+
+
+class RedisServer:
+    """A redis-server on a free loopback port, without persistence. kill() is `kill -9`;
+    start() again reuses the same port (what a restarted Redis looks like to peyk)."""
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.dir = tempfile.mkdtemp(prefix="peyk-redis-")
+        self.log = os.path.join(self.dir, "redis.log")
+        self.proc = None
+        self._clients = []
+        self.start()
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self, timeout=5.0):
+        assert self.proc is None or self.proc.poll() is not None, "redis-server already running"
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--dir", self.dir],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        wait_until(self.ping, timeout, interval=0.01, what=f"redis-server on port {self.port} to answer PING")
+        return self
+
+    def ping(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"redis-server exited with {self.proc.returncode}:\n{self.log_text()}")
+        c = redis_py.Redis(host="127.0.0.1", port=self.port, socket_timeout=0.5,
+                           socket_connect_timeout=0.5)
+        try:
+            return c.ping()
+        except redis_py.RedisError:
+            return False
+        finally:
+            c.close()
+
+    def client(self, **kw):
+        """A redis-py client (closed at teardown)."""
+        kw.setdefault("socket_timeout", 5)
+        kw.setdefault("socket_connect_timeout", 2)
+        c = redis_py.Redis(host="127.0.0.1", port=self.port, **kw)
+        self._clients.append(c)
+        return c
+
+    def publish(self, channel, message):
+        """PUBLISH (str or bytes, sent as is); returns the number of subscribers reached."""
+        return self.client().publish(channel, message)
+
+    def subscribe(self, channel):
+        """A Subscription whose SUBSCRIBE Redis has confirmed."""
+        return Subscription(self.client(), channel)
+
+    def kill(self):
+        """SIGKILL (no shutdown, no goodbye to the clients) and wait for the process."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def stop(self):
+        for c in self._clients:
+            try:
+                c.close()
+            except Exception:
+                pass
+        self._clients.clear()
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log_text(self, limit=5000):
+        try:
+            with open(self.log, "rb") as f:
+                return f.read()[-limit:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+
+class Subscription:
+    """A redis-py pub/sub subscriber on one channel."""
+
+    def __init__(self, client, channel):
+        self.channel = channel
+        self.pubsub = client.pubsub()
+        self.pubsub.subscribe(channel)
+        deadline = time.monotonic() + RECV_TIMEOUT
+        while True:  # wait for Redis to confirm, so nothing published after this is missed
+            m = self.pubsub.get_message(timeout=0.1)
+            if m and m["type"] == "subscribe":
+                break
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"SUBSCRIBE {channel} not confirmed within {RECV_TIMEOUT}s")
+
+    def next_message(self, timeout=RECV_TIMEOUT):
+        """The next message's data (bytes); fails after timeout seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no message on {self.channel} within {timeout}s")
+            m = self.pubsub.get_message(ignore_subscribe_messages=True, timeout=min(left, 0.5))
+            if m and m["type"] == "message":
+                return m["data"]
+
+    def close(self):
+        try:
+            self.pubsub.close()
+        except Exception:
+            pass
+
+
+def require_redis():
+    """Redis tests fail (never skip) without redis-server or python3-redis."""
+    if shutil.which(REDIS_SERVER) is None:
+        pytest.fail("redis-server is not installed (scripts/setup.sh installs it)")
+    if redis_py is None:
+        pytest.fail("python3-redis (redis-py) is not installed (scripts/setup.sh installs it)")
+
+
+@pytest.fixture
+def redis_server(request):
+    """A private redis-server on a free loopback port, stopped (killed if need be) and
+    its directory removed at the end of the test."""
+    require_redis()
+    r = RedisServer()
+    request.node._peyk_redis = r
+    yield r
+    r.stop()
+    shutil.rmtree(r.dir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------
 # pytest wiring
 
 
@@ -626,6 +787,9 @@ def pytest_runtest_makereport(item, call):
         for srv in getattr(item, "_peyk_servers", []):
             rep.sections.append((f"peyk stderr (pid {srv.pid}, args {' '.join(srv.args)})",
                                  srv.stderr_text()))
+        r = getattr(item, "_peyk_redis", None)
+        if r is not None:
+            rep.sections.append((f"redis-server log (port {r.port})", r.log_text()))
 
 
 _CRASH_MARKERS = ("AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "runtime error:",
@@ -634,9 +798,10 @@ _CRASH_MARKERS = ("AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "runti
 
 @pytest.fixture
 def server(request):
-    """Factory: server(*extra_flags, env=None, secret=None) starts `peyk serve` and waits
-    until it is healthy. Every server started is stopped (SIGTERM, then SIGKILL) at the end
-    of the test; a crash (signal or sanitizer report) fails the test in teardown."""
+    """Factory: server(*extra_flags, env=None, secret=None, role="serve") starts
+    `peyk <role>` (serve, ingest or gateway) and waits until it is healthy. Every server
+    started is stopped (SIGTERM, then SIGKILL) at the end of the test; a crash (signal or
+    sanitizer report) fails the test in teardown."""
     started = []
     request.node._peyk_servers = started
 
