@@ -1,6 +1,9 @@
 // `peyk demo`: the all-in-one server with a throwaway key, printing how to use it.
 #include <cstdlib>
 #include <iostream>
+#include <optional>
+#include <thread>
+#include <vector>
 
 #include <openssl/rand.h>
 
@@ -9,6 +12,7 @@
 #include "app/commands.hpp"
 #include "auth/jwt.hpp"
 #include "core/clock.hpp"
+#include "simulator/simulator.hpp"
 
 namespace peyk::app {
 
@@ -32,37 +36,122 @@ std::string token(const std::string& secret, boost::json::object claims) {
   return auth::sign_hs256(claims, secret);
 }
 
+// Takes the demo's own flags out of argv; the rest are `peyk serve`'s.
+struct demo_flags {
+  int couriers = 200;
+  double interval_s = 2;
+  std::vector<const char*> rest;
+};
+
+std::optional<demo_flags> split_demo_flags(int argc, const char* const* argv) {
+  demo_flags f;
+  bool interval_given = false;
+  for (int i = 0; i < argc; ++i) {
+    std::string_view a = argv[i];
+    auto value = [&](const char* name) -> const char* {
+      if (i + 1 >= argc) throw std::invalid_argument(std::string(name) + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--couriers") {
+      f.couriers = std::stoi(value("--couriers"));
+    } else if (a == "--update-interval") {
+      f.rest.push_back(argv[i]);
+      f.rest.push_back(value("--update-interval"));
+      f.interval_s = std::stod(f.rest.back());
+      interval_given = true;
+    } else {
+      f.rest.push_back(argv[i]);
+    }
+  }
+  if (!interval_given) {
+    f.rest.push_back("--update-interval");
+    f.rest.push_back("2");
+  }
+  if (f.couriers < 0 || f.couriers > 100000) throw std::invalid_argument("--couriers 0..100000");
+  return f;
+}
+
+const char* demo_help =
+    "usage: peyk demo [--couriers N] [serve options]\n\n"
+    "Runs `peyk serve` with a throwaway key (unless PEYK_JWT_SECRET or --jwt-secret-file\n"
+    "is given), the courier simulator in the same process, and prints the panel URL with\n"
+    "an admin token, a customer tracking URL and a curl line.\n\n"
+    "  --couriers N (=200)   simulated couriers (0: none)\n"
+    "  --update-interval S (=2)  seconds between a courier's posts\n\n"
+    "Every option of `peyk serve --help` is accepted too.\n";
+
 }  // namespace
 
 int demo_main(int argc, const char* const* argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--help" || std::string_view(argv[i]) == "-h") {
+      std::cout << demo_help;
+      return 0;
+    }
+  }
+  std::optional<demo_flags> flags;
+  try {
+    flags = split_demo_flags(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "peyk: " << e.what() << "\n(see --help)\n";
+    return 2;
+  }
   int code = 0;
-  auto cfg = parse_serve(argc, argv, std::cout, std::cerr, code, "demo");
+  auto cfg = parse_serve(static_cast<int>(flags->rest.size()), flags->rest.data(), std::cout,
+                         std::cerr, code, "demo");
   if (!cfg) return code;
   if (!std::getenv("PEYK_JWT_SECRET") && cfg->jwt_secret_file.empty()) {
     // The one place a generated key is fine: a demo that lives as long as this process.
     ::setenv("PEYK_JWT_SECRET", random_secret().c_str(), 1);
   }
   std::string secret = load_secret(cfg->jwt_secret_file);
-  return run_serve(std::move(*cfg), role::all, [&](const std::string& url) {
+  boost::asio::io_context sim_ioc;
+  std::unique_ptr<simulator::simulator> sim;
+  std::thread sim_thread;
+  int rc = run_serve(std::move(*cfg), role::all, [&](const std::string& url) {
+    if (flags->couriers > 0) {
+      simulator::options o;
+      o.target = url;
+      o.secret = secret;
+      o.couriers = flags->couriers;
+      o.interval_s = flags->interval_s;
+      o.first_id = 1000;  // leaves "10", the courier of the printed curl line, to the user
+      sim = std::make_unique<simulator::simulator>(sim_ioc, o);
+      sim->start();
+      sim_thread = std::thread([&] { sim_ioc.run(); });
+    }
     auto admin = token(secret, {{"sub", "1"}, {"role", "admin"}, {"name", "demo admin"}});
     auto courier =
         token(secret,
               {{"sub", "10"}, {"role", "courier"}, {"name", "test_driver1"}, {"fleet", "store-7"}});
-    auto customer = token(secret, {{"sub", "c1"}, {"role", "customer"}, {"orders", {"A123"}}});
-    std::cout << "\npeyk demo is running at " << url << "\n\n"
-              << "Panel (admin):\n  " << url << "/#token=" << admin << "\n\n"
-              << "Customer tracking order A123:\n  " << url << "/track#token=" << customer << "\n\n"
-              << "Post a location as courier 10:\n  curl -s -X POST " << url
-              << "/api/v1/locations \\\n    -H 'Authorization: Bearer " << courier
-              << "' \\\n    -H 'Content-Type: application/json' \\\n"
-              << "    -d '{\"latitude\": 35.7001, \"longitude\": 51.4011, \"orders\": "
-                 "[\"A123\"]}'\n\n"
-              << "Watch it live (any WebSocket client):\n  websocat -H 'Authorization: Bearer "
-              << admin << "' "
-              << "ws" << url.substr(4) << "/ws\n\n"
-              << "Ctrl-C stops the demo.\n"
-              << std::flush;
+    // The simulator numbers orders from A1001: the first one is on its way right now.
+    std::string order = flags->couriers > 0 ? "A1001" : "A123";
+    auto customer = token(secret, {{"sub", "c1"}, {"role", "customer"}, {"orders", {order}}});
+    std::cout
+        << "\npeyk demo is running at " << url << "\n\n"
+        << "Panel (admin):\n  " << url << "/#token=" << admin << "\n\n"
+        << "Customer tracking order " << order << ":\n  " << url << "/track#token=" << customer
+        << "\n\n"
+        << "Post a location as courier 10:\n  curl -s -X POST " << url
+        << "/api/v1/locations \\\n    -H 'Authorization: Bearer " << courier
+        << "' \\\n    -H 'Content-Type: application/json' \\\n"
+        << "    -d '{\"latitude\": 35.7001, \"longitude\": 51.4011, \"orders\": "
+           "[\"A123\"]}'\n\n"
+        << "Watch it live with any WebSocket client, e.g.:\n  websocat -H 'Authorization: Bearer "
+        << admin << "' "
+        << "ws" << url.substr(4) << "/ws\n\n"
+        << (flags->couriers > 0
+                ? std::to_string(flags->couriers) + " simulated couriers (ids 1000+) are " +
+                      "driving around Tehran, carrying orders.\n"
+                : std::string())
+        << "Ctrl-C stops the demo.\n"
+        << std::flush;
   });
+  if (sim) {
+    sim->stop();
+    sim_thread.join();
+  }
+  return rc;
 }
 
 }  // namespace peyk::app

@@ -7,6 +7,7 @@
 #include "app/commands.hpp"
 #include "auth/jwt.hpp"
 #include "core/clock.hpp"
+#include "simulator/simulator.hpp"
 
 namespace peyk::app {
 
@@ -56,6 +57,7 @@ const char* usage =
     "  gateway run only the WebSocket gateway and panel, subscribed to Redis (needs --redis)\n"
     "  demo    serve with a throwaway key and print an admin token and the panel URL\n"
     "  token   print a signed token for a courier or viewer\n"
+    "  simulate  drive simulated couriers against an ingest API\n"
     "\n"
     "`peyk <command> --help` lists each command's options and defaults.\n"
     "The HS256 key comes from PEYK_JWT_SECRET or --jwt-secret-file.\n";
@@ -95,6 +97,7 @@ int main(int argc, char** argv) {
   }
   if (cmd == "token") return peyk::app::token_main(sub_argc, sub_argv);
   if (cmd == "demo") return peyk::app::demo_main(sub_argc, sub_argv);
+  if (cmd == "simulate") return peyk::simulator::simulate_main(sub_argc, sub_argv);
   std::cerr << "peyk: unknown command '" << cmd << "'\n\n" << usage;
   return 2;
 }

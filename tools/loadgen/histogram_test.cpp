@@ -9,7 +9,9 @@ TEST(histogram, buckets_are_contiguous_and_tight) {
   for (std::uint64_t v : {0ull, 1ull, 255ull, 256ull, 257ull, 1000ull, 123456ull, 1ull << 40}) {
     auto i = histogram::index_of(v);
     EXPECT_GE(histogram::upper_of(i), v) << v;
-    if (i > 0) EXPECT_LT(histogram::upper_of(i - 1), v) << v;
+    if (i > 0) {
+      EXPECT_LT(histogram::upper_of(i - 1), v) << v;
+    }
     EXPECT_LE(static_cast<double>(histogram::upper_of(i) - v), 0.008 * static_cast<double>(v) + 1)
         << v;
   }

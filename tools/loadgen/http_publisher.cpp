@@ -52,8 +52,8 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
     beast::error_code ignored;
     socket_.close(ignored);
     buf_.clear();
-    socket_.async_connect(pub_.target_,
-                          [self = shared_from_this()](beast::error_code ec) { self->on_connect(ec); });
+    socket_.async_connect(
+        pub_.target_, [self = shared_from_this()](beast::error_code ec) { self->on_connect(ec); });
   }
 
   void on_connect(beast::error_code ec) {
@@ -69,10 +69,9 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
     ++pub_.st_.publish_sent;
     parser_.emplace();
     parser_->body_limit(64 * 1024);
-    bhttp::async_read(socket_, buf_, *parser_,
-                      [self = shared_from_this()](beast::error_code e, std::size_t n) {
-                        self->on_read(e, n);
-                      });
+    bhttp::async_read(
+        socket_, buf_, *parser_,
+        [self = shared_from_this()](beast::error_code e, std::size_t n) { self->on_read(e, n); });
   }
 
   void on_read(beast::error_code ec, std::size_t) {
@@ -193,8 +192,8 @@ void http_publisher::close() {
 }
 
 std::unique_ptr<publisher> make_publisher(net::io_context& ioc, const options& o,
-                                          const token_book& tokens, stats& st,
-                                          tcp::endpoint target, std::size_t connections) {
+                                          const token_book& tokens, stats& st, tcp::endpoint target,
+                                          std::size_t connections) {
   // --publisher is validated at parse time; "http" is the only kind so far.
   return std::make_unique<http_publisher>(ioc, o, tokens, st, target, connections);
 }

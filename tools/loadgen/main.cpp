@@ -113,7 +113,8 @@ class run {
     }
     // Every attempt ends within --connect-timeout; batches of --connect-concurrency.
     auto rounds = (n + o_.connect_concurrency - 1) / o_.connect_concurrency;
-    auto bound = std::chrono::duration<double>(o_.connect_timeout_s * static_cast<double>(rounds) + 5);
+    auto bound =
+        std::chrono::duration<double>(o_.connect_timeout_s * static_cast<double>(rounds) + 5);
     auto deadline = started + std::chrono::duration_cast<clock_type::duration>(bound);
     auto last_print = started;
     while (!interrupted && clock_type::now() < deadline) {
@@ -252,8 +253,10 @@ int execute(const options& o) {
     result.connect_s = r.connect_viewers(o.viewers);
     auto s = r.snapshot();
     if (!s) return fatal("a worker thread stopped answering");
-    std::cout << "viewers: " << s->viewers_connected << " of " << o.viewers << " connected in "
-              << result.connect_s << " s, " << s->viewers_failed << " failed\n";
+    std::printf("viewers: %llu of %zu connected in %.2f s, %llu failed\n",
+                static_cast<unsigned long long>(s->viewers_connected), o.viewers, result.connect_s,
+                static_cast<unsigned long long>(s->viewers_failed));
+    std::fflush(stdout);
     if (s->viewers_connected == 0 && !interrupted) {
       return fatal("no viewer could connect to " + o.ws_host + ":" + std::to_string(o.ws_port) +
                    o.ws_path + ": " + top_error(*s));
@@ -293,6 +296,7 @@ int execute(const options& o) {
   auto window_start = clock_type::now();
   if (o.server_pid) result.server_start = sample_process(*o.server_pid);
   result.self_start = sample_process(0);
+  auto cores_start = sample_cores();
   r.hold(window_start + std::chrono::duration_cast<clock_type::duration>(
                             std::chrono::duration<double>(o.duration_s)),
          o.idle ? "idle" : "run", origin);
@@ -300,6 +304,9 @@ int execute(const options& o) {
   auto window_end = clock_type::now();
   if (o.server_pid) result.server_end = sample_process(*o.server_pid);
   result.self_end = sample_process(0);
+  auto cores_end = sample_cores();
+  result.core_busy = core_busy(cores_start, cores_end);
+  result.tasks_cpu = tasks_percent(cores_start, cores_end);
   if (!end) return fatal("a worker thread stopped answering");
   result.window_s = std::chrono::duration<double>(window_end - window_start).count();
   result.window = end->minus(*start);

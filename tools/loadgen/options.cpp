@@ -76,7 +76,7 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
   options o;
   std::string url, ingest_url, role, protocol, secret_file;
   int server_pid = 0;
-  po::options_description desc("Options");
+  po::options_description desc("Options", 100, 50);
   // clang-format off
   desc.add_options()
     ("help,h", "print this help and exit")
@@ -188,8 +188,7 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
     std::stringstream ss;
     ss << in.rdbuf();
     o.jwt_secret = ss.str();
-    while (!o.jwt_secret.empty() &&
-           (o.jwt_secret.back() == '\n' || o.jwt_secret.back() == '\r')) {
+    while (!o.jwt_secret.empty() && (o.jwt_secret.back() == '\n' || o.jwt_secret.back() == '\r')) {
       o.jwt_secret.pop_back();
     }
   }

@@ -48,4 +48,51 @@ double cpu_percent(const proc_sample& from, const proc_sample& to) {
   return wall > 0 ? 100.0 * (to.cpu_s - from.cpu_s) / wall : 0.0;
 }
 
+std::vector<core_times> sample_cores() {
+  std::vector<core_times> cores;
+  std::ifstream in("/proc/stat");
+  std::string line;
+  while (std::getline(in, line)) {
+    // "cpuN user nice system idle iowait irq softirq steal ..." (skip the "cpu" total).
+    if (line.rfind("cpu", 0) != 0 || line.size() < 4 || line[3] < '0' || line[3] > '9') continue;
+    std::istringstream fields(line);
+    std::string name;
+    fields >> name;
+    core_times t;
+    unsigned long long v = 0;
+    for (int i = 0; i < 8 && (fields >> v); ++i) {
+      t.total += v;
+      if (i != 3 && i != 4) t.busy += v;
+      if (i < 3) t.tasks += v;
+    }
+    cores.push_back(t);
+  }
+  return cores;
+}
+
+std::vector<double> core_busy(const std::vector<core_times>& from,
+                              const std::vector<core_times>& to) {
+  std::vector<double> busy;
+  if (from.size() != to.size()) return busy;
+  for (std::size_t i = 0; i < from.size(); ++i) {
+    auto total = to[i].total - from[i].total;
+    busy.push_back(total ? 100.0 * static_cast<double>(to[i].busy - from[i].busy) /
+                               static_cast<double>(total)
+                         : 0.0);
+  }
+  return busy;
+}
+
+double tasks_percent(const std::vector<core_times>& from, const std::vector<core_times>& to) {
+  if (from.size() != to.size() || from.empty()) return 0;
+  double tasks = 0;
+  double total = 0;
+  for (std::size_t i = 0; i < from.size(); ++i) {
+    tasks += static_cast<double>(to[i].tasks - from[i].tasks);
+    total += static_cast<double>(to[i].total - from[i].total);
+  }
+  // total / cores is the window in jiffies.
+  return total > 0 ? 100.0 * tasks * static_cast<double>(from.size()) / total : 0;
+}
+
 }  // namespace peyk::loadgen

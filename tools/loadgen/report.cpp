@@ -1,9 +1,12 @@
 #include "report.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <ostream>
 #include <string>
+
+#include <boost/json/array.hpp>
 
 namespace peyk::loadgen {
 
@@ -63,7 +66,8 @@ void print_progress(std::ostream& out, const char* phase, double at_s, double se
                     const stats& w) {
   const auto& h = w.latency;
   out << fmt("[%6.1fs ", at_s) << phase << "] viewers " << w.viewers_open << " | deliveries "
-      << fmt("%.0f/s", per_s(w.deliveries, seconds)) << " | published "
+      << fmt("%.0f/s", per_s(w.deliveries, seconds))
+      << fmt(" (%.1f MB/s)", per_s(w.bytes, seconds) / 1e6) << " | published "
       << fmt("%.0f/s", per_s(w.publish_ok, seconds)) << " (non-2xx " << w.non_2xx() << ", errors "
       << w.publish_errors << ", unsent " << w.publish_unsent << ")";
   if (h.count()) {
@@ -97,8 +101,8 @@ void print_report(std::ostream& out, const options& o, const run_result& r) {
     }
     if (w.ingest_rtt.count()) out << "ingest rtt  " << latency_line(w.ingest_rtt) << "\n";
   }
-  out << "deliveries  " << fmt("%.0f/s", per_s(w.deliveries, r.window_s)) << " ("
-      << w.deliveries << " locations in " << w.frames << " frames, "
+  out << "deliveries  " << fmt("%.0f/s", per_s(w.deliveries, r.window_s)) << " (" << w.deliveries
+      << " locations in " << w.frames << " frames, " << w.reads << " reads, "
       << fmt("%.1f MB/s", per_s(w.bytes, r.window_s) / 1e6);
   if (w.publish_ok) {
     out << ", " << fmt("%.1f", static_cast<double>(w.deliveries) / w.publish_ok)
@@ -125,8 +129,27 @@ void print_report(std::ostream& out, const options& o, const run_result& r) {
         << conns << " viewers: " << fmt("%.0f bytes", per) << " per viewer\n";
   }
   if (r.self_start && r.self_end) {
-    out << "loadgen     CPU " << fmt("%.1f%%", cpu_percent(*r.self_start, *r.self_end))
-        << "  RSS " << mib(r.self_end->rss_bytes) << "\n";
+    double self = cpu_percent(*r.self_start, *r.self_end);
+    out << "loadgen     CPU " << fmt("%.1f%%", self) << "  RSS " << mib(r.self_end->rss_bytes)
+        << "\n";
+    if (self > 85.0 * static_cast<double>(o.threads)) {
+      out << "warning     the loadgen's threads were over 85% busy: the figures may be its "
+             "limit, not the server's (more --threads, on more cores)\n";
+    }
+  }
+  if (!r.core_busy.empty()) {
+    out << "cores busy ";
+    for (std::size_t i = 0; i < r.core_busy.size(); ++i) {
+      out << " cpu" << i << " " << fmt("%.0f%%", r.core_busy[i]);
+    }
+    out << "  (incl. softirq)\n";
+    if (r.server_start && r.server_end && r.self_start && r.self_end) {
+      // What ran besides the two: on a shared machine, figures with much of it are suspect.
+      double other = r.tasks_cpu - cpu_percent(*r.server_start, *r.server_end) -
+                     cpu_percent(*r.self_start, *r.self_end);
+      out << "other load " << fmt("%.0f%%", std::max(other, 0.0))
+          << " of a core in other processes\n";
+    }
   }
   if (!t.errors.empty()) {
     out << "errors (whole run):\n";
@@ -170,6 +193,7 @@ json::object report_json(const options& o, const run_result& r) {
   d["locations"] = w.deliveries;
   d["per_s"] = per_s(w.deliveries, r.window_s);
   d["frames"] = w.frames;
+  d["reads"] = w.reads;
   d["bytes_per_s"] = per_s(w.bytes, r.window_s);
   d["per_published"] = w.publish_ok ? static_cast<double>(w.deliveries) / w.publish_ok : 0.0;
   d["snapshot_locations"] = t.snapshot_locations;
@@ -210,10 +234,10 @@ json::object report_json(const options& o, const run_result& r) {
     auto after = r.server_after_connect->rss_bytes;
     s["rss_before_connect_bytes"] = before;
     s["rss_after_connect_bytes"] = after;
-    s["bytes_per_viewer"] = t.viewers_connected ? (static_cast<double>(after) -
-                                                    static_cast<double>(before)) /
-                                                       t.viewers_connected
-                                                 : 0.0;
+    s["bytes_per_viewer"] =
+        t.viewers_connected
+            ? (static_cast<double>(after) - static_cast<double>(before)) / t.viewers_connected
+            : 0.0;
     j["idle"] = std::move(s);
   }
   if (r.self_start && r.self_end) {
@@ -222,6 +246,14 @@ json::object report_json(const options& o, const run_result& r) {
     s["rss_end_bytes"] = r.self_end->rss_bytes;
     j["loadgen"] = std::move(s);
   }
+  if (r.server_start && r.server_end && r.self_start && r.self_end) {
+    j["other_processes_cpu_percent"] =
+        std::max(0.0, r.tasks_cpu - cpu_percent(*r.server_start, *r.server_end) -
+                          cpu_percent(*r.self_start, *r.self_end));
+  }
+  json::array cores;
+  for (double b : r.core_busy) cores.push_back(b);
+  j["core_busy_percent"] = std::move(cores);
   json::object errors;
   for (const auto& [reason, n] : t.errors) errors[reason] = n;
   j["errors"] = std::move(errors);

@@ -21,6 +21,8 @@ struct run_result {
   std::optional<proc_sample> server_start, server_end;
   std::optional<proc_sample> self_start, self_end;
   std::optional<proc_sample> server_before_connect, server_after_connect;  // --idle
+  std::vector<double> core_busy;  // percent per core over the window, softirq included
+  double tasks_cpu = 0;           // all processes' CPU over the window, % of one core
 };
 
 void print_report(std::ostream& out, const options& o, const run_result& r);

@@ -68,35 +68,28 @@ message_kind classify_v1(std::string_view msg) {
 }
 
 std::size_t find_ts_key(std::string_view msg, std::size_t from) {
-  static constexpr std::string_view key = R"("ts":)";
-  while (from < msg.size()) {
-    // memmem: glibc's short-needle search is far faster than find()'s memchr on '"',
-    // which would stop at every quote of the JSON.
-    auto* hit = static_cast<const char*>(
-        ::memmem(msg.data() + from, msg.size() - from, key.data(), key.size()));
+  // memchr for the 's' of the key, then a look around: 's' is rare in this JSON and
+  // memchr has no set-up cost, where memmem builds a shift table on every call and
+  // showed up as the loadgen's top symbol on short frames.
+  const char* data = msg.data();
+  std::size_t size = msg.size();
+  std::size_t at = from + 2;  // the 's' sits 2 bytes into `"ts":`
+  while (at + 2 < size) {
+    auto* hit = static_cast<const char*>(std::memchr(data + at, 's', size - at - 2));
     if (hit == nullptr) return std::string_view::npos;
-    auto at = static_cast<std::size_t>(hit - msg.data());
-    auto before = at;
-    while (before > 0 && (msg[before - 1] == ' ' || msg[before - 1] == '\n' ||
-                          msg[before - 1] == '\t' || msg[before - 1] == '\r')) {
-      --before;
+    at = static_cast<std::size_t>(hit - data);
+    if (data[at - 1] == 't' && data[at - 2] == '"' && data[at + 1] == '"' && data[at + 2] == ':') {
+      std::size_t key = at - 2;
+      std::size_t before = key;
+      while (before > 0 && (data[before - 1] == ' ' || data[before - 1] == '\n' ||
+                            data[before - 1] == '\t' || data[before - 1] == '\r')) {
+        --before;
+      }
+      if (before > 0 && (data[before - 1] == '{' || data[before - 1] == ',')) return key;
     }
-    if (before > 0 && (msg[before - 1] == '{' || msg[before - 1] == ',')) return at;
-    from = at + 1;
+    ++at;
   }
   return std::string_view::npos;
-}
-
-std::optional<std::int64_t> parse_ts_value(std::string_view rest) {
-  std::size_t i = 0;
-  while (i < rest.size() && rest[i] == ' ') ++i;
-  std::int64_t v = 0;
-  std::size_t digits = 0;
-  for (; i < rest.size() && rest[i] >= '0' && rest[i] <= '9' && digits < 18; ++i, ++digits) {
-    v = v * 10 + (rest[i] - '0');
-  }
-  if (digits == 0) return std::nullopt;
-  return v;
 }
 
 }  // namespace peyk::loadgen

@@ -2,7 +2,7 @@
 // What a viewer needs from the bytes it receives, without a JSON parser: WebSocket frame
 // headers (RFC 6455 §5.2) and the `ts` of each location in a message (PROTOCOL.md §4-5).
 // A full parse per message would make the generator slower than the server it measures;
-// the scan below is one memmem per location. Pure functions, unit-tested.
+// the scan below is one memchr per 's' and a look around it. Pure functions, unit-tested.
 
 #include <cstddef>
 #include <cstdint>
@@ -52,7 +52,24 @@ std::size_t for_each_ts(std::string_view msg, F&& on_ts);
 std::size_t find_ts_key(std::string_view msg, std::size_t from);
 
 // The integer at the start of `rest` (what follows `"ts":`; spaces allowed), or nullopt.
-std::optional<std::int64_t> parse_ts_value(std::string_view rest);
+inline std::optional<std::int64_t> parse_ts_value(std::string_view rest) {
+  std::size_t i = 0;
+  while (i < rest.size() && rest[i] == ' ') ++i;
+  std::int64_t v = 0;
+  std::size_t digits = 0;
+  for (; i < rest.size() && rest[i] >= '0' && rest[i] <= '9' && digits < 18; ++i, ++digits) {
+    v = v * 10 + (rest[i] - '0');
+  }
+  if (digits == 0) return std::nullopt;
+  return v;
+}
+
+// The first location `ts` in `msg` (an echo-protocol frame holds exactly one location).
+inline std::optional<std::int64_t> first_ts(std::string_view msg) {
+  auto at = find_ts_key(msg, 0);
+  if (at == std::string_view::npos) return std::nullopt;
+  return parse_ts_value(msg.substr(at + 5));
+}
 
 template <class F>
 std::size_t for_each_ts(std::string_view msg, F&& on_ts) {

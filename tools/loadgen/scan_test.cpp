@@ -14,8 +14,17 @@ std::vector<std::int64_t> all_ts(std::string_view msg) {
 }
 
 TEST(scan, finds_ts_of_an_echo_location) {
-  auto msg = R"({"latitude":35.7,"longitude":51.4,"user":{"id":10,"username":"a"},"ts":1764331200123456,"speed":8.2})";
+  auto msg =
+      R"({"latitude":35.7,"longitude":51.4,"user":{"id":10,"username":"a"},"ts":1764331200123456,"speed":8.2})";
   EXPECT_EQ(all_ts(msg), (std::vector<std::int64_t>{1764331200123456}));
+}
+
+TEST(scan, first_ts_stops_at_the_first_location) {
+  EXPECT_EQ(first_ts(R"({"users":1,"ts":42,"ts":43})"), 42);
+  EXPECT_EQ(first_ts(R"({"ts": 7})"), 7);
+  EXPECT_FALSE(first_ts(R"({"latitude":1})"));
+  EXPECT_FALSE(first_ts(R"(ts":1)"));
+  EXPECT_FALSE(first_ts(""));
 }
 
 TEST(scan, finds_every_location_of_a_v1_frame) {

@@ -9,6 +9,7 @@ void stats::merge(const stats& o) {
   viewers_lost += o.viewers_lost;
   frames += o.frames;
   bytes += o.bytes;
+  reads += o.reads;
   deliveries += o.deliveries;
   snapshot_locations += o.snapshot_locations;
   without_ts += o.without_ts;
@@ -31,6 +32,7 @@ stats stats::minus(const stats& older) const {
   d.viewers_lost -= older.viewers_lost;
   d.frames -= older.frames;
   d.bytes -= older.bytes;
+  d.reads -= older.reads;
   d.deliveries -= older.deliveries;
   d.snapshot_locations -= older.snapshot_locations;
   d.without_ts -= older.without_ts;

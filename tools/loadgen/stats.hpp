@@ -20,6 +20,7 @@ struct stats {
   std::uint64_t viewers_lost = 0;       // closed by the server or an error after connecting
   std::uint64_t frames = 0;             // data messages received
   std::uint64_t bytes = 0;              // bytes read from viewer sockets
+  std::uint64_t reads = 0;              // reads that returned data
   std::uint64_t deliveries = 0;         // locations received, snapshots excluded
   std::uint64_t snapshot_locations = 0;
   std::uint64_t without_ts = 0;  // data messages in which no location `ts` was found
@@ -31,7 +32,7 @@ struct stats {
   std::uint64_t publish_sent = 0;          // requests written
   std::uint64_t publish_ok = 0;            // 2xx answers
   std::uint64_t publish_errors = 0;        // transport errors (no answer)
-  std::uint64_t publish_unsent = 0;  // due but skipped: every connection busy for over 1 s
+  std::uint64_t publish_unsent = 0;        // due but skipped: every connection busy for over 1 s
   std::array<std::uint64_t, 600> by_status{};  // answers by HTTP status
   histogram ingest_rtt;                        // request written -> answer read, µs
 

@@ -15,8 +15,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
 
 #include "scan.hpp"
 
@@ -40,6 +40,8 @@ class viewer : public std::enable_shared_from_this<viewer> {
   void on_deadline(boost::system::error_code ec);
   void do_read();
   void on_read(boost::system::error_code ec, std::size_t n);
+  void on_read_error(boost::system::error_code ec);
+  void resize(std::size_t capacity);    // keeps [0, len_)
   bool parse_frames(std::int64_t now);  // false: protocol error, connection dropped
   void on_message(std::string_view msg, std::int64_t now);
   void send_control(opcode op, std::string_view payload);
@@ -60,9 +62,12 @@ class viewer : public std::enable_shared_from_this<viewer> {
   std::optional<boost::beast::http::response_parser<boost::beast::http::string_body>> parser_;
   boost::beast::flat_buffer hbuf_;
 
-  // Frames as read: [0, len_) of buf_, of capacity cap_.
+  // Frames as read: [0, len_) of buf_, of capacity cap_. The capacity is read_cap_
+  // (doubled while reads fill it, up to 256 KiB) or, while one larger frame arrives,
+  // that frame's size.
   std::unique_ptr<char[]> buf_;
   std::size_t cap_ = 0;
+  std::size_t read_cap_ = 0;
   std::size_t len_ = 0;
   std::string fragments_;  // a fragmented message so far
   opcode fragments_op_ = opcode::text;
@@ -71,8 +76,8 @@ class viewer : public std::enable_shared_from_this<viewer> {
   std::string pending_;  // control frames waiting for the write in flight
   bool writing_ = false;
 
-  bool open_ = false;         // handshake done
-  bool closing_ = false;      // we sent a close frame, or answered the server's
+  bool open_ = false;          // handshake done
+  bool closing_ = false;       // we sent a close frame, or answered the server's
   bool attempt_done_ = false;  // told the worker the connect attempt ended
   bool finished_ = false;
 };

@@ -87,8 +87,8 @@ void worker::do_tick() {
 void worker::on_tick(boost::system::error_code ec) {
   if (ec || !pacing_) return;
   auto now = clock::now();
-  auto due = static_cast<std::uint64_t>(std::chrono::duration<double>(now - pace_start_).count() *
-                                        rate_);
+  auto due =
+      static_cast<std::uint64_t>(std::chrono::duration<double>(now - pace_start_).count() * rate_);
   // Over a second behind (every connection busy that long): skip rather than burst later,
   // and say so in the report.
   auto slack = static_cast<std::uint64_t>(rate_) + 1;
@@ -141,7 +141,8 @@ void worker::shutdown(std::chrono::milliseconds timeout) {
   if (!thread_.joinable()) return;
   guard_.reset();
   auto until = clock::now() + timeout;
-  while (running_ && clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  while (running_ && clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   ioc_.stop();
   thread_.join();
   // Handlers still queued hold viewers and connections; release them on this thread.

@@ -74,7 +74,9 @@ class worker {
   void on_tick(boost::system::error_code ec);
 
   // Declared first: destroyed last, after everything that holds its sockets and timers.
-  boost::asio::io_context ioc_{1};
+  // No reactor locks: every socket is opened, used and closed on this worker's thread
+  // (the main thread only posts, which keeps its lock).
+  boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
   std::size_t index_;
   const options& opts_;

@@ -8,7 +8,7 @@ namespace peyk::simulator {
 
 namespace {
 
-constexpr double kmh = 1 / 3.6;  // km/h -> m/s
+constexpr double kmh = 1 / 3.6;    // km/h -> m/s
 constexpr double crawl_mps = 1.0;  // the last metres before a stop, so it is reached
 
 double draw(rng& r, span_s s) {
@@ -57,14 +57,17 @@ double courier::node_limit(std::size_t k) const {
   return turn + (straight - turn) * k2;
 }
 
-double courier::limit_ahead() const {
+double courier::limit_ahead(double dt) const {
   const double vmax = o_.max_cruise_kmh * kmh;
   const double horizon = vmax * vmax / (2 * o_.decel) + 1;  // no need to look further
   double dist = edge_length(leg_) - along_;
   double allowed = std::numeric_limits<double>::infinity();
   for (std::size_t k = leg_ + 1; k < route_.size(); ++k) {
     double lim = node_limit(k);
-    double v = std::sqrt(lim * lim + 2 * o_.decel * std::max(0.0, dist));
+    // The constant speed for this step after which braking at `decel` still reaches `lim`
+    // by the node: v^2 = lim^2 + 2 decel (dist - v dt), so it does not lag a step behind.
+    double adt = o_.decel * dt;
+    double v = -adt + std::sqrt(adt * adt + lim * lim + 2 * o_.decel * std::max(0.0, dist));
     if (lim == 0) v = std::max(v, crawl_mps);
     allowed = std::min(allowed, v);
     if (k + 1 >= route_.size()) break;
@@ -85,7 +88,7 @@ void courier::step(double dt) {
 
   wander_ = std::clamp(wander_ + rng_.normal() * 0.01 * std::sqrt(dt), 0.94, 1.06);
   double cruise = std::min(edge_speed_[leg_] * wander_, o_.max_cruise_kmh * kmh);
-  double target = std::min(cruise, limit_ahead());
+  double target = std::min(cruise, limit_ahead(dt));
   v_ = v_ < target ? std::min(target, v_ + o_.accel * dt) : std::max(target, v_ - o_.decel * dt);
 
   vec2 before = position();
@@ -179,8 +182,8 @@ void courier::start_leg(node_id to) {
   edge_speed_.assign(route_.size(), 0);
   red_.assign(route_.size(), false);
   for (std::size_t k = 0; k + 1 < route_.size(); ++k) {
-    double base = g_->road_between(route_[k], route_[k + 1]) == road::avenue ? o_.avenue_kmh
-                                                                              : o_.street_kmh;
+    double base =
+        g_->road_between(route_[k], route_[k + 1]) == road::avenue ? o_.avenue_kmh : o_.street_kmh;
     double v = base * temperament_ * rng_.uniform(0.9, 1.1);
     edge_speed_[k] = std::clamp(v, o_.min_cruise_kmh, o_.max_cruise_kmh) * kmh;
     if (k > 0) red_[k] = rng_.chance(o_.red_light_p);

@@ -87,7 +87,7 @@ class courier {
   void start_leg(node_id to);
   double edge_length(std::size_t k) const;
   double node_limit(std::size_t k) const;  // the speed allowed through route_[k]
-  double limit_ahead() const;              // what braking for the nodes ahead allows now
+  double limit_ahead(double dt) const;     // what braking for the nodes ahead allows now
 
   const street_graph* g_;
   order_ids* ids_;
@@ -103,9 +103,9 @@ class courier {
   double along_ = 0;                // metres along that edge
   double v_ = 0;
   double heading_ = 0;
-  double temperament_;  // scales every cruise speed of this driver
-  double wander_ = 1;   // slow drift of the speed around the cruise
-  double dwell_ = 0;    // seconds left standing still
+  double temperament_;               // scales every cruise speed of this driver
+  double wander_ = 1;                // slow drift of the speed around the cruise
+  double dwell_ = 0;                 // seconds left standing still
   std::vector<std::string> orders_;  // on board, in delivery order
   std::vector<node_id> drops_;       // where each of orders_ goes
   std::uint64_t delivered_ = 0;

@@ -70,7 +70,9 @@ class projection {
         m_per_lat_(111'320.0),
         m_per_lon_(111'320.0 * std::cos(lat0_ * std::numbers::pi / 180.0)) {}
 
-  vec2 to_xy(lat_lon p) const { return {(p.lon - lon0_) * m_per_lon_, (p.lat - lat0_) * m_per_lat_}; }
+  vec2 to_xy(lat_lon p) const {
+    return {(p.lon - lon0_) * m_per_lon_, (p.lat - lat0_) * m_per_lat_};
+  }
   lat_lon to_geo(vec2 v) const { return {lat0_ + v.y / m_per_lat_, lon0_ + v.x / m_per_lon_}; }
 
  private:

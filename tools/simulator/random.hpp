@@ -29,7 +29,9 @@ class rng {
   double unit() { return static_cast<double>((*this)() >> 11) * 0x1.0p-53; }
   double uniform(double lo, double hi) { return lo + (hi - lo) * unit(); }
   // Uniform integer in [lo, hi].
-  std::uint64_t between(std::uint64_t lo, std::uint64_t hi) { return lo + (*this)() % (hi - lo + 1); }
+  std::uint64_t between(std::uint64_t lo, std::uint64_t hi) {
+    return lo + (*this)() % (hi - lo + 1);
+  }
   bool chance(double p) { return unit() < p; }
   // Standard normal (Box-Muller; the second value is thrown away for simplicity).
   double normal() {

@@ -201,8 +201,7 @@ node_id street_graph::random_node(rng& r) const {
   return static_cast<node_id>(r.between(0, size() - 1));
 }
 
-node_id street_graph::random_node_near(node_id center, double min_m, double max_m,
-                                       rng& r) const {
+node_id street_graph::random_node_near(node_id center, double min_m, double max_m, rng& r) const {
   const vec2 c = nodes_[center];
   // Random draws first: cheap, and uniform over the ring's nodes.
   for (int i = 0; i < 64; ++i) {

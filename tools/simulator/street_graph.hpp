@@ -24,7 +24,7 @@ struct edge {
 };
 
 struct graph_options {
-  double spacing_m = 350;       // between parallel streets, before jitter
+  double spacing_m = 350;        // between parallel streets, before jitter
   double max_rotation_deg = 12;  // the grid is turned by up to this, so it is not lat/lon-aligned
   int avenue_every = 6;          // every n-th street of the grid is an avenue
   int diagonals = 4;             // avenues that cut across the grid at about 45 degrees

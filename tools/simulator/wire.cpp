@@ -13,7 +13,7 @@ std::string format_rfc3339(std::chrono::system_clock::time_point t) {
   if (ms % 1000 < 0) --secs;  // before 1970: floor, not truncate
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  char buf[32];
+  char buf[64];  // roomy: GCC cannot tell that tm's fields are in range
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                 static_cast<int>(((ms % 1000) + 1000) % 1000));
