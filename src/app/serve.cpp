@@ -177,6 +177,7 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
   for (unsigned i = 1; i < n; ++i) threads.emplace_back([c = contexts[i]] { c->run(); });
   main_ctx.run();
   for (auto& t : threads) t.join();
+  srv.release();
   core::log(core::log_level::info, std::string("peyk ") + role_name + " stopped");
   return 0;
 }

@@ -55,6 +55,9 @@ class server {
   void listen(const boost::asio::ip::tcp::endpoint& ep);
   boost::asio::ip::tcp::endpoint local_endpoint() const;
   void stop_accepting();  // any thread
+  // Destroys the acceptors; call once the io_contexts stopped, before they are destroyed
+  // (each acceptor belongs to one context, while handlers of all contexts share them).
+  void release();
 
   struct impl;
 
