@@ -102,6 +102,10 @@ struct collector {
     std::lock_guard g(mu);
     return got.size();
   }
+  location_ptr at(std::size_t i) {
+    std::lock_guard g(mu);
+    return got.at(i);
+  }
 };
 
 std::optional<bool> publish_sync(redis_broker& b, location_ptr l) {
@@ -135,8 +139,8 @@ TEST(RedisBroker, PublishesSubscribesAndSurvivesARestart) {
 
   EXPECT_EQ(publish_sync(b, loc("7", 35.1)), true);
   ASSERT_TRUE(eventually([&] { return c.size() == 1; }));
-  EXPECT_EQ(c.got[0]->courier_id, "7");
-  EXPECT_EQ(c.got[0]->latitude, 35.1);
+  EXPECT_EQ(c.at(0)->courier_id, "7");
+  EXPECT_EQ(c.at(0)->latitude, 35.1);
 
   // A third party publishing the original format, and junk that must be dropped.
   std::system(("redis-cli -p " + std::to_string(redis.port) +
@@ -147,8 +151,8 @@ TEST(RedisBroker, PublishesSubscribesAndSurvivesARestart) {
       ("redis-cli -p " + std::to_string(redis.port) + " publish test-channel 'not json' >/dev/null")
           .c_str());
   ASSERT_TRUE(eventually([&] { return c.size() == 2 && m.broker_invalid.value() == 1; }));
-  EXPECT_EQ(c.got[1]->courier_id, "10");
-  EXPECT_GT(c.got[1]->ts_us, 0);  // stamped on receipt
+  EXPECT_EQ(c.at(1)->courier_id, "10");
+  EXPECT_GT(c.at(1)->ts_us, 0);  // stamped on receipt
 
   redis.kill();
   ASSERT_TRUE(eventually([&] { return !b.connected(); }));
