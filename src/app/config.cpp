@@ -124,8 +124,12 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
   std::string usage = std::string("usage: peyk ") + command + " [options]";
   return finish<serve_config>(
       d, argc, argv, out, err, exit_code, usage.c_str(), c,
-      [&](const po::variables_map&, serve_config& cfg) -> std::string {
+      [&](const po::variables_map& vm, serve_config& cfg) -> std::string {
         cfg.http.allowed_origins = origins;
+        // OpenStreetMap's credit belongs to OpenStreetMap's tiles only.
+        if (!vm["tiles"].defaulted() && vm["tiles-attribution"].defaulted()) {
+          cfg.http.tiles_attribution.clear();
+        }
         if (cfg.jwt_leeway_s < 0 || cfg.jwt_leeway_s > 5) return "--jwt-leeway must be 0..5";
         if (update_interval < 1 || update_interval > 86400) {
           return "--update-interval must be 1..86400 seconds";

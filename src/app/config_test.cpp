@@ -49,6 +49,14 @@ TEST(ServeFlags, DefaultsAndOverrides) {
   EXPECT_EQ(c->http.update_interval_s, 2);
   EXPECT_EQ(c->http.allowed_origins.size(), 2u);
   EXPECT_EQ(c->gateway.stall_timeout.count(), 2500);
+  EXPECT_NE(c->http.tiles_attribution.find("OpenStreetMap"), std::string::npos);
+  c = serve({"--tiles", "https://tiles.example/{z}/{x}/{y}.png"}, code, msg);
+  ASSERT_TRUE(c) << msg;
+  EXPECT_TRUE(c->http.tiles_attribution.empty());  // not credited to OSM
+  c = serve({"--tiles", "https://t.example/{z}/{x}/{y}.png", "--tiles-attribution", "Cedar"}, code,
+            msg);
+  ASSERT_TRUE(c) << msg;
+  EXPECT_EQ(c->http.tiles_attribution, "Cedar");
 }
 
 TEST(ServeFlags, ErrorsAndHelp) {
