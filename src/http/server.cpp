@@ -187,7 +187,9 @@ void server::listen(const tcp::endpoint& ep) {
   }
 }
 
-void server::release() { impl_->acceptors.clear(); }
+void server::release() {
+  impl_->acceptors.clear();
+}
 
 tcp::endpoint server::local_endpoint() const {
   return impl_->acceptors.at(0)->local_endpoint();
