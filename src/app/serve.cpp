@@ -129,8 +129,8 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
   http::server srv(cfg.http, svc, contexts);
   try {
     srv.listen(ep);
-  } catch (const std::exception& e) {
-    std::cerr << "peyk: cannot listen on " << cfg.listen << ": " << e.what() << "\n";
+  } catch (const boost::system::system_error& e) {
+    std::cerr << "peyk: cannot listen on " << cfg.listen << ": " << e.code().message() << "\n";
     return 2;
   }
   gw.start();

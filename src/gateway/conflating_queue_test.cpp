@@ -73,3 +73,26 @@ TEST(ConflatingQueue, ByteLimit) {
 
 }  // namespace
 }  // namespace peyk::gateway
+
+namespace peyk::gateway {
+namespace {
+
+TEST(ConflatingQueue, IndexWithRealKeysAcrossGrowthAndReuse) {
+  conflating_queue q;
+  for (int round = 0; round < 3; ++round) {
+    for (int rep = 0; rep < 3; ++rep)
+      for (int i = 0; i < 5000; ++i)
+        q.push(make_frame_ptr("c" + std::to_string(i), std::to_string(rep), 0));
+    ASSERT_EQ(q.size(), 5000u);
+    std::vector<frame_ptr> out;
+    q.drain(out);
+    ASSERT_EQ(out.size(), 5000u);
+    for (int i = 0; i < 5000; ++i) {
+      EXPECT_EQ(out[i]->courier_id, "c" + std::to_string(i));
+      EXPECT_EQ(out[i]->json, "2");
+    }
+  }
+}
+
+}  // namespace
+}  // namespace peyk::gateway

@@ -1,5 +1,7 @@
 #include "gateway/gateway.hpp"
 
+#include <utility>
+
 #include <boost/asio/post.hpp>
 
 #include "core/clock.hpp"
@@ -33,8 +35,25 @@ void shard::drain() {
     batch_.swap(inbox_);
     scheduled_ = false;
   }
+  if (batch_.size() > 1) conflate();
   if (!stopped_) hub_.dispatch(batch_);
   batch_.clear();
+}
+
+// Keeps the newest update of each courier, at the position of its first arrival.
+void shard::conflate() {
+  newest_.clear();
+  for (std::size_t i = 0; i < batch_.size(); ++i) {
+    auto [it, fresh] = newest_.try_emplace(batch_[i]->loc->courier_id, i);
+    if (fresh) continue;
+    // The map's key views the older update's id: keep that update alive until the end.
+    superseded_.push_back(std::exchange(batch_[it->second], std::move(batch_[i])));
+  }
+  newest_.clear();
+  if (superseded_.empty()) return;
+  metrics_.conflated.inc(superseded_.size());
+  superseded_.clear();
+  std::erase(batch_, nullptr);
 }
 
 void shard::start() {

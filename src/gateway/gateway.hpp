@@ -4,14 +4,18 @@
 // Threading: on_message() may be called from any thread (the broker's). Each message is
 // stored as the courier's last known location, encoded once per view, and posted to
 // every shard once through a mutex-guarded inbox that is drained in batches, so a burst
-// of messages costs one wake-up per shard, not one per message. Everything after that
-// runs on the shard's own thread without locks.
+// of messages costs one wake-up per shard, not one per message. A drained batch keeps
+// only the newest location of each courier before it reaches any viewer, so under
+// overload the work per batch is O(viewers x couriers), not O(viewers x messages).
+// Everything after that runs on the shard's own thread without locks.
 // Delivery: at most once, latest wins per courier for a viewer that falls behind.
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -49,6 +53,7 @@ class shard {
 
  private:
   void drain();
+  void conflate();
   void sweep();
 
   boost::asio::io_context& ioc_;
@@ -62,7 +67,9 @@ class shard {
   std::mutex inbox_mu_;
   std::vector<update_ptr> inbox_;
   bool scheduled_ = false;
-  std::vector<update_ptr> batch_;  // drained inbox, reused
+  std::vector<update_ptr> batch_;                             // drained inbox, reused
+  std::unordered_map<std::string_view, std::size_t> newest_;  // courier -> index in batch_
+  std::vector<update_ptr> superseded_;
 };
 
 class gateway {

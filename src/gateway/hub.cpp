@@ -9,8 +9,7 @@ namespace peyk::gateway {
 
 update_ptr make_update(store::location_ptr loc, bool with_customer_views) {
   auto u = std::make_shared<update>();
-  u->full =
-      std::make_shared<frame>(frame{loc->courier_id, core::encode_location(*loc), loc->ts_us});
+  u->full = make_frame_ptr(loc->courier_id, core::encode_location(*loc), loc->ts_us);
   if (with_customer_views) {
     u->per_order.reserve(loc->orders.size());
     for (const auto& o : loc->orders) {
@@ -22,8 +21,7 @@ update_ptr make_update(store::location_ptr loc, bool with_customer_views) {
 }
 
 frame_ptr make_frame(const core::location& loc, std::span<const std::string> visible) {
-  return std::make_shared<frame>(
-      frame{loc.courier_id, core::encode_location(loc, visible), loc.ts_us});
+  return make_frame_ptr(loc.courier_id, core::encode_location(loc, visible), loc.ts_us);
 }
 
 bool hub::add(std::shared_ptr<viewer> v) {

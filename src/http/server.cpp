@@ -171,6 +171,14 @@ server::~server() {
 
 void server::listen(const tcp::endpoint& ep) {
   tcp::endpoint bound = ep;
+  if (ep.port() != 0) {
+    // SO_REUSEPORT would let a second peyk join this port's group and take half of its
+    // connections. A plain bind first fails with "address in use" if anyone listens.
+    tcp::acceptor probe(*impl_->contexts[0]);
+    probe.open(ep.protocol());
+    probe.set_option(net::socket_base::reuse_address(true));
+    probe.bind(ep);
+  }
   for (std::size_t i = 0; i < impl_->contexts.size(); ++i) {
     auto acc = std::make_unique<tcp::acceptor>(*impl_->contexts[i]);
     acc->open(bound.protocol());
