@@ -5,7 +5,7 @@
 namespace peyk::loadgen {
 namespace {
 
-TEST(histogram, buckets_are_contiguous_and_tight) {
+TEST(loadgen_histogram, buckets_are_contiguous_and_tight) {
   for (std::uint64_t v : {0ull, 1ull, 255ull, 256ull, 257ull, 1000ull, 123456ull, 1ull << 40}) {
     auto i = histogram::index_of(v);
     EXPECT_GE(histogram::upper_of(i), v) << v;
@@ -18,7 +18,7 @@ TEST(histogram, buckets_are_contiguous_and_tight) {
   EXPECT_EQ(histogram::index_of(~0ull), histogram::bucket_count - 1);
 }
 
-TEST(histogram, percentiles) {
+TEST(loadgen_histogram, percentiles) {
   histogram h;
   for (int v = 1; v <= 1000; ++v) h.record(v);
   EXPECT_EQ(h.count(), 1000u);
@@ -30,7 +30,7 @@ TEST(histogram, percentiles) {
   EXPECT_DOUBLE_EQ(h.mean(), 500.5);
 }
 
-TEST(histogram, windows_subtract) {
+TEST(loadgen_histogram, windows_subtract) {
   histogram a;
   for (int i = 0; i < 100; ++i) a.record(10);
   histogram b = a;

@@ -13,13 +13,13 @@ std::vector<std::int64_t> all_ts(std::string_view msg) {
   return out;
 }
 
-TEST(scan, finds_ts_of_an_echo_location) {
+TEST(loadgen_scan, finds_ts_of_an_echo_location) {
   auto msg =
       R"({"latitude":35.7,"longitude":51.4,"user":{"id":10,"username":"a"},"ts":1764331200123456,"speed":8.2})";
   EXPECT_EQ(all_ts(msg), (std::vector<std::int64_t>{1764331200123456}));
 }
 
-TEST(scan, first_ts_stops_at_the_first_location) {
+TEST(loadgen_scan, first_ts_stops_at_the_first_location) {
   EXPECT_EQ(first_ts(R"({"users":1,"ts":42,"ts":43})"), 42);
   EXPECT_EQ(first_ts(R"({"ts": 7})"), 7);
   EXPECT_FALSE(first_ts(R"({"latitude":1})"));
@@ -27,7 +27,7 @@ TEST(scan, first_ts_stops_at_the_first_location) {
   EXPECT_FALSE(first_ts(""));
 }
 
-TEST(scan, finds_every_location_of_a_v1_frame) {
+TEST(loadgen_scan, finds_every_location_of_a_v1_frame) {
   auto msg =
       R"({"type":"locations","locations":[{"latitude":1,"ts":11},{"ts":22,"x":1},{"latitude":3, "ts" :33}]})";
   EXPECT_EQ(classify_v1(msg), message_kind::locations);
@@ -37,19 +37,19 @@ TEST(scan, finds_every_location_of_a_v1_frame) {
   EXPECT_EQ(all_ts(spaced), (std::vector<std::int64_t>{5, 6}));
 }
 
-TEST(scan, ignores_ts_inside_strings) {
+TEST(loadgen_scan, ignores_ts_inside_strings) {
   auto msg = R"({"user":{"id":1,"username":"x\",\"ts\":9"},"note":"\"ts\":8","ts":7})";
   EXPECT_EQ(all_ts(msg), (std::vector<std::int64_t>{7}));
   EXPECT_TRUE(all_ts(R"({"tsx":1,"ts":"soon"})").empty());
 }
 
-TEST(scan, classifies_v1_messages) {
+TEST(loadgen_scan, classifies_v1_messages) {
   EXPECT_EQ(classify_v1(R"({"type":"snapshot","locations":[]})"), message_kind::snapshot);
   EXPECT_EQ(classify_v1(R"({"type": "status","couriers":[]})"), message_kind::status);
   EXPECT_EQ(classify_v1(R"({"latitude":1})"), message_kind::other);
 }
 
-TEST(scan, parses_frame_headers) {
+TEST(loadgen_scan, parses_frame_headers) {
   std::string small = "\x81\x05hello";
   auto h = parse_frame_header(small);
   ASSERT_TRUE(h);
@@ -75,7 +75,7 @@ TEST(scan, parses_frame_headers) {
   EXPECT_FALSE(parse_frame_header(std::string_view("\x81\x7e\x01", 3)));
 }
 
-TEST(scan, client_frames_are_masked_and_round_trip) {
+TEST(loadgen_scan, client_frames_are_masked_and_round_trip) {
   std::string out;
   append_client_frame(out, opcode::pong, "abc", 0x11223344);
   auto h = parse_frame_header(out);
