@@ -137,8 +137,8 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
   auto bound = srv.local_endpoint();
   std::string url = "http://" + bound.address().to_string() + ":" + std::to_string(bound.port());
   core::log(core::log_level::info,
-            "peyk serve listening on " + url + " (" + std::to_string(n) + " threads, broker " +
-                bus.name() + ", panel " +
+            std::string("peyk ") + role_name + " listening on " + url + " (" + std::to_string(n) +
+                " threads, broker " + bus.name() + ", panel " +
                 (cfg.http.web_root.empty() ? "not built" : cfg.http.web_root) + ")");
   if (on_ready) on_ready(url);
 
