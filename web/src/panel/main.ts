@@ -6,7 +6,7 @@ import type { ConnState } from '../shared/connection';
 import { isStale, staleAfterMs } from '../shared/staleness';
 import type { ChangeSet } from '../shared/store';
 import { decodeClaims, isExpired, normalizeToken } from '../shared/token';
-import { fetchConfig, renderStatus, takeTokenFromUrl, tokenKeeper } from '../ui/browser';
+import { fetchConfig, renderStatus, takeTokenFromUrl, tokenKeeper, byId as $ } from '../ui/browser';
 import { courierDetails } from '../ui/details';
 import { exposeDebug } from '../ui/debug';
 import { FrameLoop } from '../ui/frame-loop';
@@ -25,12 +25,6 @@ const STATUS_LABELS: Record<string, string> = {
 };
 const LIST_EVERY_MS = 250;
 const STALE_CHECK_EVERY_MS = 1000;
-
-function $<T extends HTMLElement>(id: string): T {
-  const e = document.getElementById(id);
-  if (!e) throw new Error(`#${id} missing from index.html`);
-  return e as T;
-}
 
 const keeper = tokenKeeper('peyk.panel.token');
 takeTokenFromUrl(keeper);

@@ -8,7 +8,7 @@ import { formatAge, isStale, staleAfterMs } from '../shared/staleness';
 import type { Courier } from '../shared/store';
 import { Tweens } from '../shared/tween';
 import { decodeClaims, isExpired } from '../shared/token';
-import { fetchConfig, renderStatus, takeTokenFromUrl, tokenKeeper } from '../ui/browser';
+import { fetchConfig, renderStatus, takeTokenFromUrl, tokenKeeper, byId as $ } from '../ui/browser';
 import { exposeDebug } from '../ui/debug';
 import { FrameLoop } from '../ui/frame-loop';
 import { addTiles, courierIcon, createMap, L, staleCourierIcon } from '../ui/leaflet-setup';
@@ -21,12 +21,6 @@ const STATUS_LABELS: Record<string, string> = {
   'signed-out': 'Link expired',
 };
 const UI_EVERY_MS = 500;
-
-function $<T extends HTMLElement>(id: string): T {
-  const e = document.getElementById(id);
-  if (!e) throw new Error(`#${id} missing from track.html`);
-  return e as T;
-}
 
 const keeper = tokenKeeper('peyk.track.token');
 takeTokenFromUrl(keeper);

@@ -95,3 +95,10 @@ export function renderStatus(el: HTMLElement, state: string, labels: Record<stri
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 }
+
+/** The element with `id`, which the page's HTML must have. */
+export function byId<T extends HTMLElement>(id: string): T {
+  const e = document.getElementById(id);
+  if (!e) throw new Error(`#${id} missing from ${location.pathname}`);
+  return e as T;
+}
