@@ -13,7 +13,7 @@ rate_limiter::decision rate_limiter::take(std::string_view key, std::int64_t now
   if (rate_ <= 0) return {true, 0};
   auto& s = stripes_[std::hash<std::string_view>{}(key) % stripes];
   std::lock_guard lock(s.mu);
-  auto it = s.map.find(std::string(key));
+  auto it = s.map.find(key);
   if (it == s.map.end()) {
     // A full stripe forgets buckets that have refilled; none refilled means every key
     // there is busy, and a new key starts with a full bucket anyway.

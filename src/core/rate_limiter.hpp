@@ -5,6 +5,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -28,9 +29,16 @@ class rate_limiter {
     double tokens;
     std::int64_t last_us;
   };
+  // Transparent, so a lookup by string_view does not build a std::string per request.
+  struct key_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
   struct stripe {
     std::mutex mu;
-    std::unordered_map<std::string, bucket> map;
+    std::unordered_map<std::string, bucket, key_hash, std::equal_to<>> map;
   };
   static constexpr std::size_t stripes = 16;
   double rate_;
