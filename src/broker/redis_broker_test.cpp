@@ -47,18 +47,23 @@ int free_port() {
 
 // A real redis-server on a free loopback port, without persistence.
 struct redis_server {
-  explicit redis_server(int p) : port(p) { start(); }
+  explicit redis_server(int p, std::string pass = {}) : port(p), password(std::move(pass)) {
+    start();
+  }
   ~redis_server() { kill(); }
   void start() {
     auto cmd =
         "redis-server --port " + std::to_string(port) +
         " --bind 127.0.0.1 --save '' --appendonly no --daemonize yes --pidfile /tmp/peyk-redis-" +
-        std::to_string(port) + ".pid --logfile /dev/null";
+        std::to_string(port) + ".pid --logfile /dev/null" +
+        (password.empty() ? std::string() : " --requirepass " + password);
     ASSERT_EQ(std::system(cmd.c_str()), 0);
     for (int i = 0; i < 100 && !ping(); ++i) std::this_thread::sleep_for(20ms);
   }
   bool ping() {
-    auto cmd = "redis-cli -p " + std::to_string(port) + " ping >/dev/null 2>&1";
+    auto cmd = "redis-cli -p " + std::to_string(port) +
+               (password.empty() ? "" : " -a " + password + " --no-auth-warning") +
+               " ping 2>/dev/null | grep -q PONG";
     return std::system(cmd.c_str()) == 0;
   }
   void kill() {
@@ -70,6 +75,7 @@ struct redis_server {
     }
   }
   int port;
+  std::string password;
 };
 
 template <class F>
@@ -168,6 +174,32 @@ TEST(RedisBroker, PublishesSubscribesAndSurvivesARestart) {
     return !c.got.empty() && c.got.back()->courier_id == "8";
   }));
   b.stop();
+}
+
+TEST(RedisBroker, AuthenticatesAndSelectsTheDatabase) {
+  redis_server redis(free_port(), "s3cret-pass");
+  core::metrics m;
+  auto cfg = parse_redis_url("redis://:s3cret-pass@127.0.0.1:" + std::to_string(redis.port) + "/3");
+  redis_broker b(cfg, m);
+  collector c;
+  b.subscribe(std::ref(c));
+  b.start();
+  ASSERT_TRUE(eventually([&] { return b.connected(); }));
+  EXPECT_EQ(publish_sync(b, loc("5", 35.5)), true);
+  ASSERT_TRUE(eventually([&] { return c.size() == 1; }));
+  // The last-known hash went to database 3.
+  auto cmd = "redis-cli -p " + std::to_string(redis.port) +
+             " -a s3cret-pass --no-auth-warning -n 3 hexists peyk:last:dlchannel 5 | grep -q 1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0);
+  b.stop();
+
+  cfg.password = "wrong";
+  redis_broker bad(cfg, m);
+  bad.start();
+  std::this_thread::sleep_for(500ms);
+  EXPECT_FALSE(bad.connected());  // a refused AUTH never reports ready
+  EXPECT_EQ(publish_sync(bad, loc("5", 35.6)), false);
+  bad.stop();
 }
 
 TEST(RedisBroker, NewSubscriberWarmsFromTheLastKnownHash) {
