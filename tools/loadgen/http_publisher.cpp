@@ -1,6 +1,5 @@
 #include "http_publisher.hpp"
 
-#include <charconv>
 #include <chrono>
 #include <optional>
 
@@ -11,7 +10,9 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "core/clock.hpp"
+#include "message.hpp"
 #include "options.hpp"
+#include "redis_publisher.hpp"
 #include "stats.hpp"
 #include "tokens.hpp"
 
@@ -146,20 +147,13 @@ bool http_publisher::try_publish(std::size_t courier_id) {
   auto* c = idle_.back();
   idle_.pop_back();
 
-  // A courier wanders around Tehran; the coordinates change with every message so no
-  // layer can treat two as duplicates.
-  ++seq_;
-  double lat = 35.6 + static_cast<double>(courier_id % 1000) * 0.0003 +
-               static_cast<double>(seq_ % 997) * 0.000001;
-  double lon = 51.3 + static_cast<double>(courier_id / 1000 % 1000) * 0.0003 +
-               static_cast<double>(seq_ % 991) * 0.000001;
-  char num[32];
+  auto pos = courier_position(courier_id, ++seq_);
   std::string body;
   body.reserve(128);
   body += R"({"latitude":)";
-  body.append(num, std::to_chars(num, num + sizeof num, lat, std::chars_format::fixed, 6).ptr);
+  append_fixed6(body, pos.latitude);
   body += R"(,"longitude":)";
-  body.append(num, std::to_chars(num, num + sizeof num, lon, std::chars_format::fixed, 6).ptr);
+  append_fixed6(body, pos.longitude);
   body += R"(,"accuracy":6.5,"speed":8.2,"heading":270,"orders":[")";
   body += courier_order(courier_id);
   body += R"("]})";
@@ -194,7 +188,8 @@ void http_publisher::close() {
 std::unique_ptr<publisher> make_publisher(net::io_context& ioc, const options& o,
                                           const token_book& tokens, stats& st, tcp::endpoint target,
                                           std::size_t connections) {
-  // --publisher is validated at parse time; "http" is the only kind so far.
+  // --publisher is validated at parse time.
+  if (o.publisher == "redis") return make_redis_publisher(ioc, o, st, target, connections);
   return std::make_unique<http_publisher>(ioc, o, tokens, st, target, connections);
 }
 

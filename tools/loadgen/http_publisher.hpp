@@ -30,7 +30,10 @@ class http_publisher : public publisher {
 
  private:
   friend class http_connection;
-  void on_idle(http_connection* c) { idle_.push_back(c); }
+  void on_idle(http_connection* c) {
+    idle_.push_back(c);
+    ready();
+  }
 
   boost::asio::io_context& ioc_;
   const token_book& tokens_;

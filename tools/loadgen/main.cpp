@@ -213,7 +213,7 @@ int fatal(const std::string& message) {
 
 int execute(const options& o) {
   auto fds = raise_nofile();
-  auto needed = o.viewers + (o.idle ? 0 : o.http_connections) + 64;
+  auto needed = o.total_viewers() + (o.idle ? 0 : o.http_connections) + 64;
   if (fds < needed) {
     std::cerr << "peyk-loadgen: warning: " << fds << " file descriptors allowed, " << needed
               << " needed; raise the hard limit (ulimit -Hn) or expect connect failures\n";
@@ -223,6 +223,12 @@ int execute(const options& o) {
   if (!ws) return fatal("cannot resolve " + o.ws_host);
   auto ingest = resolve(o.ingest_host, o.ingest_port);
   if (!ingest) return fatal("cannot resolve " + o.ingest_host);
+  tcp::endpoint redis;
+  if (o.publisher == "redis") {
+    auto r = resolve(o.redis_host, o.redis_port);
+    if (!r) return fatal("cannot resolve " + o.redis_host);
+    redis = *r;
+  }
   if (o.source_ips > 1) {
     boost::system::error_code ec;
     net::ip::make_address_v4(o.source_base, ec);
@@ -244,25 +250,26 @@ int execute(const options& o) {
     return fatal(std::string("cannot mint tokens: ") + e.what());
   }
 
-  run r(o, *tokens, targets{*ws, *ingest});
+  run r(o, *tokens, targets{*ws, *ingest, redis});
   auto origin = clock_type::now();
   run_result result;
   result.server_before_connect = server_before;
 
-  if (o.viewers > 0) {
-    result.connect_s = r.connect_viewers(o.viewers);
+  const auto viewers = o.total_viewers();
+  if (viewers > 0) {
+    result.connect_s = r.connect_viewers(viewers);
     auto s = r.snapshot();
     if (!s) return fatal("a worker thread stopped answering");
     std::printf("viewers: %llu of %zu connected in %.2f s, %llu failed\n",
-                static_cast<unsigned long long>(s->viewers_connected), o.viewers, result.connect_s,
+                static_cast<unsigned long long>(s->viewers_connected), viewers, result.connect_s,
                 static_cast<unsigned long long>(s->viewers_failed));
     std::fflush(stdout);
     if (s->viewers_connected == 0 && !interrupted) {
       return fatal("no viewer could connect to " + o.ws_host + ":" + std::to_string(o.ws_port) +
                    o.ws_path + ": " + top_error(*s));
     }
-    if (s->viewers_connected < o.viewers) {
-      std::cerr << "peyk-loadgen: warning: only " << s->viewers_connected << " of " << o.viewers
+    if (s->viewers_connected < viewers) {
+      std::cerr << "peyk-loadgen: warning: only " << s->viewers_connected << " of " << viewers
                 << " viewers connected; first cause: " << top_error(*s) << "\n";
     }
   }
@@ -271,17 +278,21 @@ int execute(const options& o) {
     // Let the server finish its side of the last handshakes before reading its RSS.
     std::this_thread::sleep_for(milliseconds(500));
     if (o.server_pid) result.server_after_connect = sample_process(*o.server_pid);
-  } else if (o.publish_rate > 0) {
-    r.open_publishers(o.http_connections);
-    auto up = r.wait_publishers(o.http_connections, o.connect_timeout_s);
+  } else if (o.publishing()) {
+    const bool to_redis = o.publisher == "redis";
+    const auto connections = to_redis ? o.redis_connections : o.http_connections;
+    r.open_publishers(connections);
+    auto up = r.wait_publishers(connections, o.connect_timeout_s);
     if (up == 0 && !interrupted) {
       auto s = r.snapshot();
-      return fatal("no ingest connection to " + o.ingest_host + ":" +
-                   std::to_string(o.ingest_port) + ": " + (s ? top_error(*s) : "?"));
+      return fatal(std::string(to_redis ? "no Redis connection to " : "no ingest connection to ") +
+                   (to_redis ? o.redis_host : o.ingest_host) + ":" +
+                   std::to_string(to_redis ? o.redis_port : o.ingest_port) + ": " +
+                   (s ? top_error(*s) : "?"));
     }
-    if (up < static_cast<std::int64_t>(o.http_connections)) {
-      std::cerr << "peyk-loadgen: warning: " << up << " of " << o.http_connections
-                << " ingest connections up\n";
+    if (up < static_cast<std::int64_t>(connections)) {
+      std::cerr << "peyk-loadgen: warning: " << up << " of " << connections
+                << " publisher connections up\n";
     }
     r.start_pacing(o.publish_rate);
     if (o.warmup_s > 0) {

@@ -4,6 +4,8 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <stdexcept>
+#include <string_view>
 
 #include <boost/program_options.hpp>
 #include <boost/url/parse.hpp>
@@ -55,6 +57,24 @@ std::optional<endpoint> parse_url(const std::string& text, std::string_view sche
 
 }  // namespace
 
+bool parse_host_port(const std::string& text, std::string& host, std::uint16_t& port) {
+  std::string_view t = text;
+  if (t.starts_with("redis://")) t.remove_prefix(8);
+  while (!t.empty() && t.back() == '/') t.remove_suffix(1);
+  auto colon = t.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == t.size()) return false;
+  unsigned long p = 0;
+  for (char c : t.substr(colon + 1)) {
+    if (c < '0' || c > '9') return false;
+    p = p * 10 + static_cast<unsigned long>(c - '0');
+    if (p > 65535) return false;
+  }
+  if (p == 0) return false;
+  host = std::string(t.substr(0, colon));
+  port = static_cast<std::uint16_t>(p);
+  return true;
+}
+
 const char* to_string(viewer_role r) {
   switch (r) {
     case viewer_role::admin:
@@ -74,7 +94,7 @@ const char* to_string(ws_protocol p) {
 std::optional<options> parse_options(int argc, const char* const* argv, std::ostream& out,
                                      std::ostream& err, int& exit_code) {
   options o;
-  std::string url, ingest_url, role, protocol, secret_file;
+  std::string url, ingest_url, role, protocol, secret_file, rate = "0", redis;
   int server_pid = 0;
   po::options_description desc("Options", 100, 50);
   // clang-format off
@@ -104,9 +124,21 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
     ("connect-timeout", po::value(&o.connect_timeout_s)->default_value(o.connect_timeout_s),
      "seconds for one viewer's TCP connect plus WebSocket handshake")
     ("publisher", po::value(&o.publisher)->default_value(o.publisher),
-     "how locations enter the system: http (POST /api/v1/locations)")
-    ("publish-rate", po::value(&o.publish_rate)->default_value(o.publish_rate),
-     "locations per second, all threads together, evenly paced (0: publish nothing)")
+     "how locations enter the system: http (POST /api/v1/locations) or redis (PUBLISH the "
+     "broker message, ts stamped at send time, on --channel of --redis)")
+    ("publish-rate", po::value(&rate)->default_value(rate),
+     "locations per second, all threads together, evenly paced (0: publish nothing); max: "
+     "closed loop, every connection sends its next request as soon as the last is answered "
+     "(redis: keeps --pipeline in flight per connection)")
+    ("redis", po::value(&redis), "HOST:PORT (or redis://HOST:PORT) for --publisher redis")
+    ("channel", po::value(&o.channel)->default_value(o.channel), "Redis channel to publish on")
+    ("redis-connections", po::value(&o.redis_connections)->default_value(o.redis_connections),
+     "Redis connections for --publisher redis, each pipelined")
+    ("pipeline", po::value(&o.pipeline)->default_value(o.pipeline),
+     "PUBLISHes in flight per Redis connection at most (a connection with more is busy)")
+    ("customers", po::value(&o.customers)->default_value(o.customers),
+     "extra customer viewers beside the --viewers of --role; customer c tracks order "
+     "o<1 + c % --couriers>")
     ("couriers", po::value(&o.couriers)->default_value(o.couriers),
      "distinct courier ids (1..N), used round-robin, one token each")
     ("http-connections", po::value(&o.http_connections)->default_value(o.http_connections),
@@ -180,7 +212,27 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
   } else {
     return bad("--protocol must be echo or v1");
   }
-  if (o.publisher != "http") return bad("--publisher must be http");
+  if (o.publisher != "http" && o.publisher != "redis") {
+    return bad("--publisher must be http or redis");
+  }
+  if (rate == "max") {
+    o.closed_loop = true;
+  } else {
+    try {
+      std::size_t used = 0;
+      o.publish_rate = std::stod(rate, &used);
+      if (used != rate.size()) throw std::invalid_argument(rate);
+    } catch (const std::exception&) {
+      return bad("--publish-rate must be a number or max");
+    }
+  }
+  if (!redis.empty() && !parse_host_port(redis, o.redis_host, o.redis_port)) {
+    return bad("--redis must be HOST:PORT");
+  }
+  if (o.publisher == "redis" && redis.empty()) return bad("--publisher redis needs --redis");
+  if (o.publisher == "redis" && (o.redis_connections < 1 || o.pipeline < 1)) {
+    return bad("--redis-connections and --pipeline must be at least 1");
+  }
 
   if (o.jwt_secret.empty() && !secret_file.empty()) {
     std::ifstream in(secret_file, std::ios::binary);
@@ -206,12 +258,14 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
   if (!(o.duration_s > 0) || o.duration_s > 86400) return bad("--duration must be in (0, 86400]");
   if (!(o.warmup_s >= 0) || o.warmup_s > 3600) return bad("--warmup must be in [0, 3600]");
   if (!(o.publish_rate >= 0) || o.publish_rate > 1e8) return bad("--publish-rate must be >= 0");
-  if (o.publish_rate > 0 && o.couriers < 1) return bad("--couriers must be at least 1");
-  if (o.publish_rate > 0 && o.http_connections < 1) {
+  if ((o.publishing() || o.customers > 0) && o.couriers < 1) {
+    return bad("--couriers must be at least 1");
+  }
+  if (o.publishing() && o.publisher == "http" && o.http_connections < 1) {
     return bad("--http-connections must be at least 1");
   }
   if (o.fleets < 1) return bad("--fleets must be at least 1");
-  if (o.idle && o.viewers == 0) return bad("--idle needs --viewers > 0");
+  if (o.idle && o.total_viewers() == 0) return bad("--idle needs --viewers > 0");
   if (vm.count("server-pid")) {
     if (server_pid <= 0) return bad("--server-pid must be a process id");
     o.server_pid = server_pid;

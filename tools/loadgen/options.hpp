@@ -30,11 +30,23 @@ struct options {
   double connect_timeout_s = 10;
 
   // Publishers.
-  std::string publisher = "http";
-  double publish_rate = 0;  // messages per second, all threads together
+  std::string publisher = "http";  // http (ingest API) or redis (PUBLISH on the channel)
+  double publish_rate = 0;         // messages per second, all threads together
+  bool closed_loop = false;        // --publish-rate max: each free connection sends at once
   std::size_t couriers = 1000;
   std::size_t http_connections = 64;
   std::size_t fleets = 10;
+  std::size_t customers = 0;  // extra customer viewers beside --viewers of --role
+
+  // Redis publisher.
+  std::string redis_host = "127.0.0.1";
+  std::uint16_t redis_port = 6379;
+  std::string channel = "dlchannel";
+  std::size_t redis_connections = 1;
+  std::size_t pipeline = 1024;  // PUBLISHes awaiting their reply, per connection
+
+  bool publishing() const { return closed_loop || publish_rate > 0; }
+  std::size_t total_viewers() const { return viewers + customers; }
 
   // Run.
   double duration_s = 10;
@@ -48,6 +60,9 @@ struct options {
 
 // Parses argv. Returns nullopt when the program should exit with `exit_code` (0 after
 // --help, 2 on a usage error, reported on `err`).
+// "HOST:PORT", "redis://HOST:PORT" or "redis://HOST:PORT/"; false when malformed.
+bool parse_host_port(const std::string& text, std::string& host, std::uint16_t& port);
+
 std::optional<options> parse_options(int argc, const char* const* argv, std::ostream& out,
                                      std::ostream& err, int& exit_code);
 

@@ -3,10 +3,11 @@
 // on that thread; the worker's pacer decides when a message is due and calls
 // try_publish. Delivery guarantee: none — a publisher counts what the system accepted
 // (2xx for the ingest API) and what it refused, in the worker's stats.
-// Implementations: http_publisher (POST /api/v1/locations); a Redis publisher that
-// PUBLISHes §4 messages on the channel directly is meant to slot in beside it.
+// Implementations: http_publisher (POST /api/v1/locations) and redis_publisher (PUBLISH
+// of the §4 broker message on the channel, as peyk's ingest would).
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 
 #include <boost/asio/io_context.hpp>
@@ -30,9 +31,21 @@ class publisher {
   virtual std::size_t in_flight() const = 0;
   // Closes every connection; what is in flight is abandoned.
   virtual void close() = 0;
+  // Called (on the worker's thread) whenever room to send appeared: a connection came up
+  // or an answer arrived. The closed-loop mode sends from it; empty to stop.
+  void on_ready(std::function<void()> f) { ready_ = std::move(f); }
+
+ protected:
+  void ready() {
+    if (ready_) ready_();
+  }
+
+ private:
+  std::function<void()> ready_;
 };
 
-// By --publisher; `connections` is this worker's share of --http-connections.
+// By --publisher; `connections` is this worker's share of --http-connections (http) or
+// --redis-connections (redis); `target` the ingest API's or Redis's address.
 std::unique_ptr<publisher> make_publisher(boost::asio::io_context& ioc, const options& o,
                                           const token_book& tokens, stats& st,
                                           boost::asio::ip::tcp::endpoint target,

@@ -84,22 +84,26 @@ void print_report(std::ostream& out, const options& o, const run_result& r) {
   out << "target      " << o.ws_host << ":" << o.ws_port << o.ws_path << "  role "
       << to_string(o.role) << "  protocol " << to_string(o.protocol) << "  threads " << o.threads
       << "\n";
-  out << "viewers     " << t.viewers_open << " open at the end of " << o.viewers << " ("
+  out << "viewers     " << t.viewers_open << " open at the end of " << o.total_viewers() << " ("
       << t.viewers_connected << " connected in " << fmt("%.2f s", r.connect_s) << ", "
       << t.viewers_failed << " failed, " << t.viewers_lost << " lost)\n";
   out << "window      " << fmt("%.2f s", r.window_s) << (o.idle ? "" : " after warmup ")
       << (o.idle ? "" : fmt("%.1f s", o.warmup_s)) << "\n";
   if (!o.idle) {
-    out << "published   " << fmt("%.0f/s", per_s(w.publish_ok, r.window_s)) << " 2xx (target "
-        << fmt("%.0f/s", o.publish_rate) << "; " << w.publish_ok << " ok, " << w.non_2xx()
-        << " non-2xx, " << w.publish_errors << " errors, " << w.publish_unsent
-        << " unsent; connections " << t.publisher_connections << ")\n";
+    out << "published   " << fmt("%.0f/s", per_s(w.publish_ok, r.window_s))
+        << (o.publisher == "redis" ? " acknowledged by Redis" : " 2xx") << " (target "
+        << (o.closed_loop ? std::string("max, closed loop") : fmt("%.0f/s", o.publish_rate)) << "; "
+        << w.publish_ok << " ok, " << w.non_2xx() << " non-2xx, " << w.publish_errors << " errors, "
+        << w.publish_unsent << " unsent; connections " << t.publisher_connections << ")\n";
     for (std::size_t s = 0; s < w.by_status.size(); ++s) {
       if ((s < 200 || s >= 300) && w.by_status[s]) {
         out << "            HTTP " << s << ": " << w.by_status[s] << "\n";
       }
     }
-    if (w.ingest_rtt.count()) out << "ingest rtt  " << latency_line(w.ingest_rtt) << "\n";
+    if (w.ingest_rtt.count()) {
+      out << (o.publisher == "redis" ? "publish rtt " : "ingest rtt  ")
+          << latency_line(w.ingest_rtt) << "\n";
+    }
   }
   out << "deliveries  " << fmt("%.0f/s", per_s(w.deliveries, r.window_s)) << " (" << w.deliveries
       << " locations in " << w.frames << " frames, " << w.reads << " reads, "
@@ -171,6 +175,8 @@ json::object report_json(const options& o, const run_result& r) {
   cfg["protocol"] = to_string(o.protocol);
   cfg["publisher"] = o.publisher;
   cfg["publish_rate"] = o.publish_rate;
+  cfg["closed_loop"] = o.closed_loop;
+  cfg["customers"] = o.customers;
   cfg["couriers"] = o.couriers;
   cfg["http_connections"] = o.http_connections;
   cfg["threads"] = o.threads;
@@ -181,7 +187,7 @@ json::object report_json(const options& o, const run_result& r) {
   j["window_s"] = r.window_s;
 
   json::object v;
-  v["requested"] = o.viewers;
+  v["requested"] = o.total_viewers();
   v["connected"] = t.viewers_connected;
   v["failed"] = t.viewers_failed;
   v["lost"] = t.viewers_lost;

@@ -21,22 +21,25 @@ std::string courier_order(std::size_t courier_id) {
 }
 
 token_book::token_book(const options& o, std::int64_t ttl_s)
-    : role_(o.role), fleets_(o.fleets), couriers_n_(std::max<std::size_t>(o.couriers, 1)) {
+    : role_(o.role),
+      fleets_(o.fleets),
+      couriers_n_(std::max<std::size_t>(o.couriers, 1)),
+      role_viewers_(o.viewers) {
   auto exp = static_cast<std::int64_t>(std::time(nullptr)) + ttl_s;
-  auto viewer_claims = [&](std::string sub) {
+  auto viewer_claims = [&](std::string sub, viewer_role role) {
     json::object c;
     c["sub"] = std::move(sub);
-    c["role"] = to_string(o.role);
+    c["role"] = to_string(role);
     c["exp"] = exp;
     return c;
   };
   switch (o.role) {
     case viewer_role::admin:
-      viewers_.push_back(auth::sign_hs256(viewer_claims("loadgen-admin"), o.jwt_secret));
+      viewers_.push_back(auth::sign_hs256(viewer_claims("loadgen-admin", o.role), o.jwt_secret));
       break;
     case viewer_role::dispatcher:
       for (std::size_t f = 0; f < fleets_; ++f) {
-        auto c = viewer_claims("loadgen-dispatcher-" + std::to_string(f));
+        auto c = viewer_claims("loadgen-dispatcher-" + std::to_string(f), o.role);
         c["fleets"] = json::array{json::string("fleet-" + std::to_string(f))};
         viewers_.push_back(auth::sign_hs256(c, o.jwt_secret));
       }
@@ -44,13 +47,19 @@ token_book::token_book(const options& o, std::int64_t ttl_s)
     case viewer_role::customer:
       // One token per order a customer can watch; viewers beyond that share them.
       for (std::size_t i = 1; i <= std::min(couriers_n_, o.viewers); ++i) {
-        auto c = viewer_claims("loadgen-customer-" + std::to_string(i));
+        auto c = viewer_claims("loadgen-customer-" + std::to_string(i), o.role);
         c["orders"] = json::array{json::string(courier_order(i))};
         viewers_.push_back(auth::sign_hs256(c, o.jwt_secret));
       }
       break;
   }
-  if (o.publish_rate > 0) {
+  for (std::size_t i = 1; i <= std::min(couriers_n_, o.customers); ++i) {
+    auto c = viewer_claims("loadgen-customer-" + std::to_string(i), viewer_role::customer);
+    c["orders"] = json::array{json::string(courier_order(i))};
+    customers_.push_back(auth::sign_hs256(c, o.jwt_secret));
+  }
+  // Only the ingest API needs courier tokens; a Redis publisher speaks for the couriers.
+  if (o.publishing() && o.publisher == "http") {
     couriers_.reserve(o.couriers);
     for (std::size_t i = 1; i <= o.couriers; ++i) {
       json::object c;
@@ -65,6 +74,7 @@ token_book::token_book(const options& o, std::int64_t ttl_s)
 }
 
 const std::string& token_book::viewer(std::size_t v) const {
+  if (v >= role_viewers_) return customers_[(v - role_viewers_) % customers_.size()];
   return viewers_[v % viewers_.size()];
 }
 

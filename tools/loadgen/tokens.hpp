@@ -2,7 +2,8 @@
 // Tokens the load generator mints itself from the shared HS256 key (PROTOCOL.md §2), and
 // the claims that decide who sees whom: courier i (1-based id) drives in fleet
 // "fleet-<i % fleets>" on order "o<i>"; viewer v is a dispatcher of fleet "fleet-<v % fleets>"
-// or a customer of order "o<1 + v % couriers>".
+// or a customer of order "o<1 + v % couriers>"; viewers past --viewers (--customers) are
+// customers c = v - viewers of order "o<1 + c % couriers>".
 
 #include <cstdint>
 #include <string>
@@ -27,7 +28,9 @@ class token_book {
   viewer_role role_;
   std::size_t fleets_;
   std::size_t couriers_n_;
-  std::vector<std::string> viewers_;  // one per distinct claim set, not per viewer
+  std::size_t role_viewers_;
+  std::vector<std::string> viewers_;    // one per distinct claim set, not per viewer
+  std::vector<std::string> customers_;  // --customers: one per order watched
   std::vector<std::string> couriers_;
 };
 

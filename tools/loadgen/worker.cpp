@@ -62,14 +62,23 @@ void worker::on_attempt_done() {
 
 void worker::open_publisher(std::size_t connections) {
   net::post(ioc_, [this, connections] {
-    publisher_ = make_publisher(ioc_, opts_, tokens_, st_, targets_.ingest, connections);
+    auto target = opts_.publisher == "redis" ? targets_.redis : targets_.ingest;
+    publisher_ = make_publisher(ioc_, opts_, tokens_, st_, target, connections);
     publisher_->start();
   });
 }
 
 void worker::start_pacing(double rate, clock::time_point start) {
   net::post(ioc_, [this, rate, start] {
-    if (!publisher_ || rate <= 0) return;
+    if (!publisher_) return;
+    if (opts_.closed_loop) {
+      pacing_ = true;
+      next_courier_ = index_ % opts_.couriers;
+      publisher_->on_ready([this] { publish_while_ready(); });
+      publish_while_ready();
+      return;
+    }
+    if (rate <= 0) return;
     pacing_ = true;
     rate_ = rate;
     pace_start_ = start;
@@ -78,6 +87,12 @@ void worker::start_pacing(double rate, clock::time_point start) {
     tick_.expires_at(start);
     do_tick();
   });
+}
+
+void worker::publish_while_ready() {
+  while (pacing_ && publisher_->try_publish(next_courier_ + 1)) {
+    next_courier_ = (next_courier_ + opts_.threads) % opts_.couriers;
+  }
 }
 
 void worker::do_tick() {
@@ -109,6 +124,7 @@ void worker::on_tick(boost::system::error_code ec) {
 void worker::stop_pacing() {
   net::post(ioc_, [this] {
     pacing_ = false;
+    if (publisher_) publisher_->on_ready(nullptr);
     tick_.cancel();
   });
 }

@@ -30,6 +30,7 @@ class viewer;
 struct targets {
   boost::asio::ip::tcp::endpoint ws;
   boost::asio::ip::tcp::endpoint ingest;
+  boost::asio::ip::tcp::endpoint redis;  // --publisher redis
 };
 
 class worker {
@@ -47,7 +48,8 @@ class worker {
   void connect_viewers(std::size_t first, std::size_t step, std::size_t count,
                        std::size_t concurrency);
   void open_publisher(std::size_t connections);
-  // Sends `rate` messages/s from `start` on, evenly spaced (a tick every millisecond).
+  // Sends `rate` messages/s from `start` on, evenly spaced (a tick every millisecond);
+  // with --publish-rate max, sends whenever the publisher has room (closed loop).
   void start_pacing(double rate, clock::time_point start);
   void stop_pacing();
   void close_publisher();
@@ -71,6 +73,7 @@ class worker {
  private:
   void launch_viewers();
   void do_tick();
+  void publish_while_ready();  // closed loop: fill every free slot of the publisher
   void on_tick(boost::system::error_code ec);
 
   // Declared first: destroyed last, after everything that holds its sockets and timers.

@@ -1,0 +1,83 @@
+#include "options.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <vector>
+
+namespace peyk::loadgen {
+namespace {
+
+struct parsed {
+  std::optional<options> o;
+  int code = -1;
+  std::string err;
+};
+
+parsed parse(std::vector<const char*> args) {
+  args.insert(args.begin(), "peyk-loadgen");
+  args.push_back("--jwt-secret");
+  args.push_back("k");
+  std::ostringstream out, err;
+  parsed p;
+  p.o = parse_options(static_cast<int>(args.size()), args.data(), out, err, p.code);
+  p.err = err.str();
+  return p;
+}
+
+TEST(Options, PublishRateMaxIsClosedLoop) {
+  auto p = parse({"--publish-rate", "max", "--viewers", "0"});
+  ASSERT_TRUE(p.o) << p.err;
+  EXPECT_TRUE(p.o->closed_loop);
+  EXPECT_TRUE(p.o->publishing());
+  auto q = parse({"--publish-rate", "250.5"});
+  ASSERT_TRUE(q.o) << q.err;
+  EXPECT_FALSE(q.o->closed_loop);
+  EXPECT_DOUBLE_EQ(q.o->publish_rate, 250.5);
+  EXPECT_FALSE(parse({"--viewers", "5"}).o->publishing());
+}
+
+TEST(Options, BadPublishRateIsAUsageError) {
+  for (const char* bad : {"fast", "12x", "-1"}) {
+    auto p = parse({"--publish-rate", bad});
+    EXPECT_FALSE(p.o) << bad;
+    EXPECT_EQ(p.code, 2) << bad;
+  }
+}
+
+TEST(Options, RedisPublisherNeedsAnAddress) {
+  auto p = parse({"--publisher", "redis", "--publish-rate", "10"});
+  EXPECT_FALSE(p.o);
+  EXPECT_EQ(p.code, 2);
+  EXPECT_NE(p.err.find("--redis"), std::string::npos);
+
+  auto q = parse({"--publisher", "redis", "--redis", "redis://127.0.0.1:6390/", "--channel", "c2",
+                  "--publish-rate", "10"});
+  ASSERT_TRUE(q.o) << q.err;
+  EXPECT_EQ(q.o->redis_host, "127.0.0.1");
+  EXPECT_EQ(q.o->redis_port, 6390);
+  EXPECT_EQ(q.o->channel, "c2");
+  EXPECT_FALSE(parse({"--publisher", "kafka"}).o);
+}
+
+TEST(Options, HostPort) {
+  std::string host;
+  std::uint16_t port = 0;
+  EXPECT_TRUE(parse_host_port("localhost:6379", host, port));
+  EXPECT_EQ(host, "localhost");
+  EXPECT_EQ(port, 6379);
+  EXPECT_FALSE(parse_host_port("localhost", host, port));
+  EXPECT_FALSE(parse_host_port(":6379", host, port));
+  EXPECT_FALSE(parse_host_port("h:0", host, port));
+  EXPECT_FALSE(parse_host_port("h:70000", host, port));
+  EXPECT_FALSE(parse_host_port("h:6a", host, port));
+}
+
+TEST(Options, CustomersAddToTheViewers) {
+  auto p = parse({"--viewers", "100", "--customers", "1000", "--couriers", "10000"});
+  ASSERT_TRUE(p.o) << p.err;
+  EXPECT_EQ(p.o->total_viewers(), 1100u);
+}
+
+}  // namespace
+}  // namespace peyk::loadgen
