@@ -61,6 +61,10 @@ std::string metrics::render() const {
   out.reserve(8192);
   simple(out, "peyk_ws_connections", "gauge", "Open viewer WebSocket connections.", ws_connections);
   simple(out, "peyk_http_connections", "gauge", "Open HTTP connections.", http_connections);
+  simple(out, "peyk_http_refused_total", "counter",
+         "Connections closed at accept: over --max-http-connections.", http_refused);
+  simple(out, "peyk_http_timeouts_total", "counter",
+         "HTTP connections closed: request head or body not received in time.", http_timeouts);
   simple(out, "peyk_ws_accepted_total", "counter", "WebSocket upgrades accepted.", ws_accepted);
   header(out, "peyk_ws_rejected_total", "counter", "WebSocket upgrades refused, by status.");
   out += "peyk_ws_rejected_total{status=\"401\"} " + std::to_string(ws_rejected_401.value()) + "\n";

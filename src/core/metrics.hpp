@@ -48,6 +48,8 @@ class histogram {
 struct metrics {
   gauge ws_connections;
   gauge http_connections;
+  counter http_refused;   // connections closed at accept: over --max-http-connections
+  counter http_timeouts;  // connections closed: head or body not received in time
   counter ws_accepted;
   counter ws_rejected_401;
   counter ws_rejected_403;
