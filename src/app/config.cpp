@@ -94,6 +94,7 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
   serve_config c;
   std::vector<std::string> origins;
   double update_interval = 60, stall = 15, idle = 40;
+  double header_timeout = 10, body_timeout = 30, keepalive_timeout = 75;
   std::size_t qentries = c.gateway.queue.max_entries, qbytes = c.gateway.queue.max_bytes;
   po::options_description d("Options");
   // clang-format off
@@ -109,7 +110,11 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
     ("rate-limit", po::value(&c.rate_limit)->default_value(1), "ingest requests per second per courier (0: unlimited)")
     ("rate-burst", po::value(&c.rate_burst)->default_value(10), "ingest burst per courier")
     ("max-body", po::value(&c.http.max_body)->default_value(c.http.max_body), "largest ingest body, bytes")
-    ("max-header", po::value(&c.http.max_header)->default_value(c.http.max_header), "largest request header, bytes")
+    ("max-header", po::value(&c.http.max_header)->default_value(c.http.max_header), "largest request head (request line and headers), bytes; over it: 431")
+    ("header-timeout", po::value(&header_timeout)->default_value(header_timeout), "seconds a client has to send a whole request head (from the accept, or from a keep-alive request's first byte)")
+    ("body-timeout", po::value(&body_timeout)->default_value(body_timeout), "seconds a client has to send a request body once its head is read (and to take the answer)")
+    ("keepalive-timeout", po::value(&keepalive_timeout)->default_value(keepalive_timeout), "seconds an idle keep-alive HTTP connection is kept")
+    ("max-http-connections", po::value(&c.http.max_connections)->default_value(c.http.max_connections), "open HTTP connections (WebSocket viewers not counted); one more is closed at accept")
     ("allowed-origin", po::value(&origins)->composing(), "browser Origin allowed on /ws (repeatable, * for any); default: same host")
     ("ws-idle-timeout", po::value(&idle)->default_value(40), "drop a viewer that sends nothing (not even a pong) for this long, seconds; a ping goes out at half")
     ("stall-timeout", po::value(&stall)->default_value(15), "close a viewer whose socket accepts no data for this long, seconds")
@@ -135,7 +140,23 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
           return "--update-interval must be 1..86400 seconds";
         }
         cfg.http.update_interval_s = static_cast<int>(update_interval);
-        if (stall <= 0 || idle <= 0) return "timeouts must be positive";
+        if (stall <= 0 || idle <= 0 || header_timeout <= 0 || body_timeout <= 0 ||
+            keepalive_timeout <= 0) {
+          return "timeouts must be positive";
+        }
+        if (header_timeout > 3600 || body_timeout > 3600 || keepalive_timeout > 3600) {
+          return "HTTP timeouts must be at most 3600 seconds";
+        }
+        const auto ms = [](double s) {
+          return std::chrono::milliseconds(static_cast<long>(s * 1000));
+        };
+        cfg.http.header_timeout = ms(header_timeout);
+        cfg.http.body_timeout = ms(body_timeout);
+        cfg.http.keepalive_timeout = ms(keepalive_timeout);
+        if (cfg.http.max_connections < 1) return "--max-http-connections must be at least 1";
+        if (cfg.http.max_header < 1024 || cfg.http.max_header > (1u << 20)) {
+          return "--max-header must be 1 KiB..1 MiB";
+        }
         if (cfg.rate_limit < 0 || cfg.rate_burst < 1) return "--rate-limit >= 0, --rate-burst >= 1";
         if (cfg.http.max_body < 1024 || cfg.http.max_body > (16u << 20)) {
           return "--max-body must be 1 KiB..16 MiB";

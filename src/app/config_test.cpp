@@ -76,6 +76,41 @@ TEST(ServeFlags, ErrorsAndHelp) {
   }
 }
 
+TEST(ServeFlags, HttpTimeoutsAndConnectionLimit) {
+  int code = -1;
+  std::string msg;
+  auto c = serve({}, code, msg);
+  ASSERT_TRUE(c) << msg;
+  EXPECT_EQ(c->http.header_timeout.count(), 10'000);
+  EXPECT_EQ(c->http.body_timeout.count(), 30'000);
+  EXPECT_EQ(c->http.keepalive_timeout.count(), 75'000);
+  EXPECT_EQ(c->http.max_connections, 10'000u);
+  EXPECT_EQ(c->http.max_header, 8192u);
+  c = serve({"--header-timeout", "0.5", "--body-timeout", "2", "--keepalive-timeout", "5",
+             "--max-http-connections", "50", "--max-header", "4096"},
+            code, msg);
+  ASSERT_TRUE(c) << msg;
+  EXPECT_EQ(c->http.header_timeout.count(), 500);
+  EXPECT_EQ(c->http.body_timeout.count(), 2000);
+  EXPECT_EQ(c->http.keepalive_timeout.count(), 5000);
+  EXPECT_EQ(c->http.max_connections, 50u);
+  EXPECT_EQ(c->http.max_header, 4096u);
+  for (std::vector<const char*> bad : {std::vector<const char*>{"--header-timeout", "0"},
+                                       {"--body-timeout", "-1"},
+                                       {"--keepalive-timeout", "4000"},
+                                       {"--max-http-connections", "0"},
+                                       {"--max-header", "100"},
+                                       {"--max-header", "99999999"}}) {
+    EXPECT_FALSE(serve(bad, code, msg)) << bad[0] << " " << bad[1];
+    EXPECT_EQ(code, 2);
+  }
+  EXPECT_FALSE(serve({"--help"}, code, msg));
+  for (const char* flag : {"--header-timeout", "--body-timeout", "--keepalive-timeout",
+                           "--max-http-connections", "--max-header"}) {
+    EXPECT_NE(msg.find(flag), std::string::npos) << flag;
+  }
+}
+
 TEST(TokenFlags, RequiresRoleAndClaims) {
   std::ostringstream o, e;
   int code = -1;

@@ -26,7 +26,30 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-bool is_secret_param(std::string_view key) {
+// The key as a URL parser sees it: "%74oken" is "token" to token_from_request, so it
+// must be to the redaction too.
+std::string percent_decoded(std::string_view s) {
+  const auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+bool is_secret_param(std::string_view raw_key) {
+  const std::string key = percent_decoded(raw_key);
   return iequals(key, "token") || iequals(key, "access_token") || iequals(key, "jwt");
 }
 
@@ -73,6 +96,9 @@ std::string_view target_path(std::string_view target) {
 }
 
 std::string redact_target(std::string_view target) {
+  if (auto hash = target.find('#'); hash != std::string_view::npos) {
+    target = target.substr(0, hash);  // a fragment never reaches a server; one that does is noise
+  }
   auto q = target.find('?');
   if (q == std::string_view::npos) return std::string(target);
   std::string out(target.substr(0, q + 1));
@@ -95,6 +121,18 @@ std::string redact_target(std::string_view target) {
     query = query.substr(amp + 1);
   }
   return out;
+}
+
+std::string access_log_line(std::string_view method, std::string_view target, unsigned status) {
+  std::string line = "http ";
+  for (char c : method) line += (c >= 'A' && c <= 'Z') ? c : '?';  // never raw bytes of a peer
+  line += ' ';
+  for (char c : redact_target(target)) {
+    line += (c > 0x20 && c < 0x7f) ? c : '?';  // no control characters or spaces in a log
+  }
+  line += ' ';
+  line += std::to_string(status);
+  return line;
 }
 
 bool origin_allowed(std::string_view origin, std::string_view host,

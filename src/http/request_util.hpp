@@ -17,9 +17,14 @@ using request = boost::beast::http::request<boost::beast::http::string_body>;
 // `token` query parameter, or the `peyk_token` cookie, in that order.
 std::optional<std::string> token_from_request(const request& req, bool allow_query_and_cookie);
 
-// The request target with the value of any `token` (and `access_token`) query parameter
-// replaced by "[redacted]": the only form of a target that may reach a log.
+// The request target with the value of any `token` (and `access_token`, `jwt`) query
+// parameter replaced by "[redacted]" -- keys compared after percent-decoding, as the URL
+// parser that finds the token sees them -- and any fragment dropped: the only form of a
+// target that may reach a log.
 std::string redact_target(std::string_view target);
+
+// One access-log line: method, redacted target, status. Logged at --log-level debug.
+std::string access_log_line(std::string_view method, std::string_view target, unsigned status);
 
 // The path of a target, without query or fragment.
 std::string_view target_path(std::string_view target);

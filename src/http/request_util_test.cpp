@@ -31,6 +31,19 @@ TEST(Redact, HidesTokensKeepsTheRest) {
   EXPECT_EQ(redact_target("/ws?a=1&ACCESS_TOKEN=zz"), "/ws?a=1&ACCESS_TOKEN=[redacted]");
   EXPECT_EQ(redact_target("/ws"), "/ws");
   EXPECT_EQ(redact_target("/ws?tokenx=1"), "/ws?tokenx=1");
+  // a percent-encoded key is the same key to the URL parser that finds the token
+  EXPECT_EQ(redact_target("/ws?%74oken=abc.def"), "/ws?%74oken=[redacted]");
+  EXPECT_EQ(redact_target("/ws?x=1&to%6Ben=abc"), "/ws?x=1&to%6Ben=[redacted]");
+  EXPECT_EQ(redact_target("/ws?JWT=abc"), "/ws?JWT=[redacted]");
+  EXPECT_EQ(redact_target("/ws?a=1#token=abc"), "/ws?a=1");
+  EXPECT_EQ(redact_target("/ws?token=a&token=b"), "/ws?token=[redacted]&token=[redacted]");
+  EXPECT_EQ(redact_target("/ws?%"), "/ws?%");
+}
+
+TEST(Redact, AccessLogLine) {
+  EXPECT_EQ(access_log_line("GET", "/ws?token=eyJ.x.y", 401), "http GET /ws?token=[redacted] 401");
+  EXPECT_EQ(access_log_line("POST", "/a b\r\nX", 404), "http POST /a?b??X 404");
+  EXPECT_EQ(access_log_line("G\nT", "/", 400), "http G?T / 400");
 }
 
 TEST(Origin, SameHostByDefault) {

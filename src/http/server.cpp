@@ -23,6 +23,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   std::vector<net::io_context*> contexts;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::atomic<bool> stopped{false};
+  std::atomic<std::size_t> open{0};  // HTTP sessions alive (all threads)
 
   void accept(std::size_t index);
 };
@@ -39,15 +40,22 @@ class session : public std::enable_shared_from_this<session>, public responder {
     srv_->svc.metrics->http_connections.add(1);
     do_wait();
   }
-  ~session() override { srv_->svc.metrics->http_connections.add(-1); }
+  ~session() override {
+    srv_->svc.metrics->http_connections.add(-1);
+    srv_->open.fetch_sub(1, std::memory_order_relaxed);
+  }
 
   // responder
   void send(bhttp::response<bhttp::string_body> res) override {
+    if (core::log_enabled(core::log_level::debug)) {
+      core::log(core::log_level::debug,
+                access_log_line(log_method_, log_target_, res.result_int()));
+    }
     res.set(bhttp::field::server, "peyk");
     res.keep_alive(keep_alive_ && !srv_->svc.draining->load());
     res.prepare_payload();
     auto sp = std::make_shared<bhttp::response<bhttp::string_body>>(std::move(res));
-    stream_.expires_after(srv_->cfg.request_timeout);
+    stream_.expires_after(srv_->cfg.body_timeout);  // a client that does not read its answer
     bhttp::async_write(stream_, *sp,
                        [self = shared_from_this(), sp](beast::error_code ec, std::size_t) {
                          self->on_write(ec, sp->keep_alive());
@@ -57,21 +65,25 @@ class session : public std::enable_shared_from_this<session>, public responder {
     net::post(stream_.get_executor(), [self = shared_from_this(), fn = std::move(fn)] { fn(); });
   }
   void upgrade(std::shared_ptr<const auth::identity> who, gateway::subprotocol proto) override {
+    if (core::log_enabled(core::log_level::debug)) {
+      core::log(core::log_level::debug, access_log_line(log_method_, log_target_, 101));
+    }
     stream_.expires_never();
     srv_->svc.gw->accept(index_, stream_.release_socket(), parser_->release(), std::move(who),
                          proto);
   }
 
  private:
-  // Waits for the first byte of a request with the keep-alive timeout, then reads the
-  // whole request within the (shorter) request timeout: an idle connection may wait, a
-  // slow one may not dribble.
+  // A new connection has header_timeout from its accept to send a whole request head. A
+  // keep-alive connection may then idle for keepalive_timeout; from the first byte of its
+  // next request it has header_timeout for the head, then body_timeout for the body: an
+  // idle connection may wait, a slow one may not dribble (slowloris).
   void do_wait() {
-    stream_.expires_after(srv_->cfg.keepalive_timeout);
+    stream_.expires_after(fresh_ ? srv_->cfg.header_timeout : srv_->cfg.keepalive_timeout);
     if (buffer_.size() > 0) return do_read();
     stream_.async_read_some(buffer_.prepare(4096),
                             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-                              if (ec) return;  // closed, idle timeout, or reset: nothing to say
+                              if (ec) return self->on_timeout_or_close(ec, self->fresh_);
                               self->buffer_.commit(n);
                               self->do_read();
                             });
@@ -81,17 +93,33 @@ class session : public std::enable_shared_from_this<session>, public responder {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(srv_->cfg.max_header));
     parser_->body_limit(srv_->cfg.max_body);
-    stream_.expires_after(srv_->cfg.request_timeout);
+    if (!fresh_) stream_.expires_after(srv_->cfg.header_timeout);  // fresh: since the accept
+    fresh_ = false;
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+  }
+
+  void on_header(beast::error_code ec) {
+    if (ec || parser_->is_done()) return on_read(ec);
+    stream_.expires_after(srv_->cfg.body_timeout);
     bhttp::async_read(
         stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+        [self = shared_from_this()](beast::error_code e, std::size_t) { self->on_read(e); });
+  }
+
+  // Closes quietly; a deadline passed in the middle of a request is counted.
+  void on_timeout_or_close(beast::error_code ec, bool mid_request) {
+    if (ec == beast::error::timeout && mid_request) srv_->svc.metrics->http_timeouts.inc();
+    close();
   }
 
   void on_read(beast::error_code ec) {
     if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
         ec == net::error::operation_aborted || ec == net::error::connection_reset) {
-      return close();
+      return on_timeout_or_close(ec, true);
     }
+    if (ec == bhttp::error::partial_message) return close();  // the peer left mid-request
     if (ec) {
       keep_alive_ = false;
       if (ec == bhttp::error::body_limit) {
@@ -104,6 +132,10 @@ class session : public std::enable_shared_from_this<session>, public responder {
       return reject(400, "bad_request", "malformed HTTP request");
     }
     keep_alive_ = parser_->get().keep_alive();
+    if (core::log_enabled(core::log_level::debug)) {  // the access log (redacted when written)
+      log_method_ = parser_->get().method_string();
+      log_target_ = parser_->get().target();
+    }
     route(parser_->get(), shared_from_this(), srv_->cfg, srv_->svc);
   }
 
@@ -132,30 +164,42 @@ class session : public std::enable_shared_from_this<session>, public responder {
   beast::flat_buffer buffer_{16 * 1024};
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bool keep_alive_ = true;
+  bool fresh_ = true;
+  std::string log_method_ = "-",
+              log_target_ = "-";  // only with --log-level debug  // no request read yet: the accept
+                                  // started the head's deadline
 };
 
 }  // namespace
 
 void server::impl::accept(std::size_t index) {
   auto& acc = *acceptors[index];
-  acc.async_accept(*contexts[index],
-                   [self = shared_from_this(), index](beast::error_code ec, tcp::socket s) {
-                     if (self->stopped.load()) return;
-                     if (!ec) {
-                       s.set_option(tcp::no_delay(true), ec);
-                       std::make_shared<session>(self, index, std::move(s))->run();
-                     } else if (ec == net::error::operation_aborted) {
-                       return;
-                     } else {
-                       core::log(core::log_level::warn, "accept: " + ec.message());
-                       // Out of descriptors and the like: back off briefly instead of spinning.
-                       auto t = std::make_shared<net::steady_timer>(*self->contexts[index],
-                                                                    std::chrono::milliseconds(50));
-                       t->async_wait([self, index, t](beast::error_code) { self->accept(index); });
-                       return;
-                     }
-                     self->accept(index);
-                   });
+  acc.async_accept(
+      *contexts[index], [self = shared_from_this(), index](beast::error_code ec, tcp::socket s) {
+        if (self->stopped.load()) return;
+        if (!ec) {
+          // Over the limit: close at once (the peer sees a reset or EOF)
+          // rather than leave it in the backlog holding a descriptor.
+          if (self->open.fetch_add(1, std::memory_order_relaxed) >= self->cfg.max_connections) {
+            self->open.fetch_sub(1, std::memory_order_relaxed);
+            self->svc.metrics->http_refused.inc();
+            s.close(ec);
+            return self->accept(index);
+          }
+          s.set_option(tcp::no_delay(true), ec);
+          std::make_shared<session>(self, index, std::move(s))->run();
+        } else if (ec == net::error::operation_aborted) {
+          return;
+        } else {
+          core::log(core::log_level::warn, "accept: " + ec.message());
+          // Out of descriptors and the like: back off briefly instead of spinning.
+          auto t = std::make_shared<net::steady_timer>(*self->contexts[index],
+                                                       std::chrono::milliseconds(50));
+          t->async_wait([self, index, t](beast::error_code) { self->accept(index); });
+          return;
+        }
+        self->accept(index);
+      });
 }
 
 server::server(settings s, services svc, std::vector<net::io_context*> contexts)

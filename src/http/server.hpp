@@ -25,8 +25,12 @@ namespace peyk::http {
 struct settings {
   std::size_t max_body = 64 * 1024;
   std::size_t max_header = 8 * 1024;
-  std::chrono::milliseconds request_timeout{10'000};    // a request must arrive within this
-  std::chrono::milliseconds keepalive_timeout{75'000};  // idle keep-alive connection
+  // A new connection must send a whole request head within header_timeout of being
+  // accepted, and every later head within header_timeout of its first byte (slowloris).
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds body_timeout{30'000};       // the body, once the head is read
+  std::chrono::milliseconds keepalive_timeout{75'000};  // idle between keep-alive requests
+  std::size_t max_connections = 10'000;  // open HTTP connections (viewers not counted)
   int update_interval_s = 60;
   std::vector<std::string> allowed_origins;  // empty: same host only
   std::string web_root;                      // the built panel; empty: none
