@@ -220,3 +220,140 @@ def test_slow_viewer_gets_newest_per_courier_in_order(server):
         assert srv.metrics().value("peyk_conflated_total") > 0
     finally:
         gen.close()
+
+
+# ---------------------------------------------------------------------------------
+# 10,000 couriers past a viewer that never reads (issue 6, item 4)
+
+N_MANY = int(os.environ.get("PEYK_SLOW_VIEWER_COURIERS", "10000"))
+SCALE = float(os.environ.get("PEYK_TEST_TIME_SCALE", "1"))
+
+
+class LatencyReader(threading.Thread):
+    """A healthy peyk.v1 viewer: for each location received, now - ts (seconds), tagged
+    with the phase the test was in when it arrived."""
+
+    def __init__(self, viewer):
+        super().__init__(daemon=True)
+        self.viewer = viewer
+        self.phase = "warm-up"
+        self.lat = {}
+        self.count = 0
+        self.errors = []
+        self.stop_flag = threading.Event()
+
+    def run(self):
+        while not self.stop_flag.is_set():
+            try:
+                locs = self.viewer.recv_locations(timeout=0.5)
+            except websocket.WebSocketTimeoutException:
+                continue
+            except Exception as e:  # noqa: BLE001 - asserted on
+                self.errors.append(repr(e))
+                return
+            now = time.time()
+            bucket = self.lat.setdefault(self.phase, [])
+            for l in locs:
+                bucket.append(now - l["ts"] / 1e6)
+            self.count += len(locs)
+
+    def p50(self, phase):
+        v = sorted(self.lat.get(phase, []))
+        return v[len(v) // 2] if v else None
+
+    def stop(self):
+        self.stop_flag.set()
+        self.join(3)
+
+
+def publish_round(client, rnd, chunk=200, rate=5000):
+    """One position for each of N_MANY couriers, straight on the Redis channel (PROTOCOL §4),
+    ~300 bytes each, paced at `rate` messages/s (what a Python viewer can read without
+    falling behind itself), each chunk stamped with `ts` just before it is sent."""
+    t0 = time.monotonic()
+    for start in range(0, N_MANY, chunk):
+        delay = t0 + start / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        pipe = client.pipeline(transaction=False)
+        ts = time.time_ns() // 1000
+        for i in range(start, min(start + chunk, N_MANY)):
+            pipe.publish("dlchannel", json.dumps({
+                "latitude": round(20 + i * 1e-4, 6), "longitude": round(40 + rnd * 1e-4, 6),
+                "user": {"id": 100000 + i, "username": f"many-{i}"}, "ts": ts,
+                "orders": [f"order-{i}-{k}-" + "o" * 40 for k in range(4)]}))
+        pipe.execute()
+
+
+def test_10k_couriers_past_a_stalled_viewer(server, redis_server):
+    """A viewer that never reads while 10,000 couriers update: the process RSS stays
+    bounded, the viewer is closed and counted (stall or queue), and a healthy viewer's
+    median latency with the stalled one connected stays close to its median without it."""
+    srv = server("--redis", redis_server.url, "--stall-timeout", str(6 * SCALE))
+    srv.wait_ready()
+    good = srv.viewer(srv.admin_token(sub="good"), "peyk.v1")
+    reader = LatencyReader(good)
+    reader.start()
+    pub = redis_server.client()
+    rounds = 2
+    try:
+        # warm-up: every courier known to the store, so later RSS growth is the stalled viewer's
+        publish_round(pub, 0)
+        wait_until(lambda: reader.count >= N_MANY, 20 * SCALE, what="warm-up delivered")
+        base_rss = srv.rss_kb()
+        reader.phase = "alone"
+        for rnd in range(1, rounds + 1):
+            publish_round(pub, rnd)
+            time.sleep(0.25)
+        wait_until(lambda: reader.count >= N_MANY * (rounds + 1) * 0.95 or reader.errors,
+                   20 * SCALE, what="phase 1 delivered")
+        time.sleep(0.5)
+
+        stalled = srv.raw_viewer(srv.admin_token(sub="stalled"), subprotocol="peyk.v1",
+                                 rcvbuf=4096)
+        wait_until(lambda: srv.metrics().value("peyk_ws_connections") == 2, 5 * SCALE,
+                   what="the stalled viewer connected")
+        reader.phase = "with-stalled"
+        peak = srv.rss_kb()
+        t_stalled = time.monotonic()
+        for rnd in range(rounds + 1, 2 * rounds + 1):
+            publish_round(pub, rnd)
+            peak = max(peak, srv.rss_kb())
+            time.sleep(0.25)
+        still_there = srv.metrics().value("peyk_ws_connections") == 2
+        published = N_MANY * (2 * rounds + 1)
+        wait_until(lambda: reader.count >= published * 0.95 or reader.errors, 20 * SCALE,
+                   what="phase 2 delivered to the healthy viewer")
+        reader.phase = "after"
+        # the stalled viewer is closed and counted
+        dropped = lambda m: (m.value("peyk_viewers_dropped_total", reason="stall") +  # noqa: E731
+                             m.value("peyk_viewers_dropped_total", reason="queue"))
+        wait_until(lambda: dropped(srv.metrics()) >= 1, 15 * SCALE, interval=0.2,
+                   what="the stalled viewer dropped (stall or queue)")
+        dropped_after = time.monotonic() - t_stalled
+        wait_until(lambda: srv.metrics().value("peyk_ws_connections") == 1, 5 * SCALE,
+                   what="peyk_ws_connections back to 1")
+        peak = max(peak, srv.rss_kb())
+        m = srv.metrics()
+        assert not reader.errors, reader.errors
+        p_alone, p_with = reader.p50("alone"), reader.p50("with-stalled")
+        growth = peak - base_rss
+        print(f"\n{N_MANY} couriers x {2 * rounds + 1} rounds ({published} messages); healthy viewer "
+              f"p50 {p_alone * 1000:.1f} ms alone vs {p_with * 1000:.1f} ms with the stalled "
+              f"viewer ({len(reader.lat['with-stalled'])} samples); stalled viewer dropped "
+              f"{dropped_after:.1f}s after it connected (stall "
+              f"{m.value('peyk_viewers_dropped_total', reason='stall'):.0f}, queue "
+              f"{m.value('peyk_viewers_dropped_total', reason='queue'):.0f}), still connected "
+              f"after the load: {still_there}; RSS {base_rss} -> peak {peak} kB "
+              f"(+{growth} kB); conflated {m.value('peyk_conflated_total'):.0f}")
+        assert still_there, "the stalled viewer was dropped before the load ended: " \
+                            "the latency comparison would not be under stall"
+        # generous: a stalled viewer may cost something, never a multiple
+        assert p_with <= 3 * max(p_alone, 0.002), \
+            f"healthy viewer's p50 went from {p_alone * 1000:.1f} to {p_with * 1000:.1f} ms"
+        assert growth < rss_bound_kb() * SCALE, \
+            f"RSS grew {growth} kB while a stalled viewer sat behind {N_MANY} couriers"
+        assert srv.get("/healthz").status_code == 200
+        stalled.close()
+    finally:
+        reader.stop()
