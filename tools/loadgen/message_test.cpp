@@ -9,7 +9,7 @@ namespace {
 
 // The message the Redis publisher sends must be what peyk's gateway accepts from the
 // channel, with the identity, fleet and order that the viewers' tokens are built from.
-TEST(BrokerMessage, DecodesWithPeyksBrokerCodec) {
+TEST(loadgen_message, decodes_with_peyks_broker_codec) {
   auto pos = courier_position(1234, 7);
   auto json = broker_message(1234, pos, 1764331200123456, 10);
   auto loc = core::decode_broker_message(json);
@@ -26,7 +26,7 @@ TEST(BrokerMessage, DecodesWithPeyksBrokerCodec) {
   EXPECT_NE(json.find(R"("user":{"id":1234,)"), std::string::npos) << json;
 }
 
-TEST(BrokerMessage, PositionsVaryFromOneMessageToTheNext) {
+TEST(loadgen_message, positions_vary_from_one_message_to_the_next) {
   auto a = courier_position(5, 1), b = courier_position(5, 2), c = courier_position(6, 1);
   EXPECT_NE(a.latitude, b.latitude);
   EXPECT_NE(a.latitude, c.latitude);
@@ -34,7 +34,7 @@ TEST(BrokerMessage, PositionsVaryFromOneMessageToTheNext) {
   EXPECT_LT(a.latitude, 36.0);
 }
 
-TEST(AppendPublish, FormatsRespArrayOfThreeBulkStrings) {
+TEST(loadgen_message, publish_is_a_resp_array_of_three_bulk_strings) {
   std::string out = "x";
   append_publish(out, "dlchannel", R"({"a":1})");
   EXPECT_EQ(out, "x*3\r\n$7\r\nPUBLISH\r\n$9\r\ndlchannel\r\n$7\r\n{\"a\":1}\r\n");

@@ -25,7 +25,7 @@ parsed parse(std::vector<const char*> args) {
   return p;
 }
 
-TEST(Options, PublishRateMaxIsClosedLoop) {
+TEST(loadgen_options, publish_rate_max_is_closed_loop) {
   auto p = parse({"--publish-rate", "max", "--viewers", "0"});
   ASSERT_TRUE(p.o) << p.err;
   EXPECT_TRUE(p.o->closed_loop);
@@ -37,7 +37,7 @@ TEST(Options, PublishRateMaxIsClosedLoop) {
   EXPECT_FALSE(parse({"--viewers", "5"}).o->publishing());
 }
 
-TEST(Options, BadPublishRateIsAUsageError) {
+TEST(loadgen_options, bad_publish_rate_is_a_usage_error) {
   for (const char* bad : {"fast", "12x", "-1"}) {
     auto p = parse({"--publish-rate", bad});
     EXPECT_FALSE(p.o) << bad;
@@ -45,7 +45,7 @@ TEST(Options, BadPublishRateIsAUsageError) {
   }
 }
 
-TEST(Options, RedisPublisherNeedsAnAddress) {
+TEST(loadgen_options, redis_publisher_needs_an_address) {
   auto p = parse({"--publisher", "redis", "--publish-rate", "10"});
   EXPECT_FALSE(p.o);
   EXPECT_EQ(p.code, 2);
@@ -60,7 +60,7 @@ TEST(Options, RedisPublisherNeedsAnAddress) {
   EXPECT_FALSE(parse({"--publisher", "kafka"}).o);
 }
 
-TEST(Options, HostPort) {
+TEST(loadgen_options, host_port) {
   std::string host;
   std::uint16_t port = 0;
   EXPECT_TRUE(parse_host_port("localhost:6379", host, port));
@@ -73,7 +73,7 @@ TEST(Options, HostPort) {
   EXPECT_FALSE(parse_host_port("h:6a", host, port));
 }
 
-TEST(Options, CustomersAddToTheViewers) {
+TEST(loadgen_options, customers_add_to_the_viewers) {
   auto p = parse({"--viewers", "100", "--customers", "1000", "--couriers", "10000"});
   ASSERT_TRUE(p.o) << p.err;
   EXPECT_EQ(p.o->total_viewers(), 1100u);

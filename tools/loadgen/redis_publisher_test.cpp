@@ -19,7 +19,7 @@ namespace {
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
-TEST(ReplyCounter, CountsRepliesSplitAcrossReads) {
+TEST(loadgen_redis_publisher, counts_replies_split_across_reads) {
   reply_counter r;
   auto a = r.feed(":1\r\n:0\r", 7);
   EXPECT_EQ(a.ok, 1u);
@@ -29,7 +29,7 @@ TEST(ReplyCounter, CountsRepliesSplitAcrossReads) {
   EXPECT_FALSE(b.broken);
 }
 
-TEST(ReplyCounter, ErrorRepliesAreRefusals) {
+TEST(loadgen_redis_publisher, error_replies_are_refusals) {
   reply_counter r;
   std::string in = ":3\r\n-ERR wrong number of arguments\r\n+OK\r\n-LATER\r\n";
   auto c = r.feed(in.data(), in.size());
@@ -38,7 +38,7 @@ TEST(ReplyCounter, ErrorRepliesAreRefusals) {
   EXPECT_EQ(c.first_error, "ERR wrong number of arguments");
 }
 
-TEST(ReplyCounter, GarbageBreaksTheStream) {
+TEST(loadgen_redis_publisher, garbage_breaks_the_stream) {
   reply_counter r;
   auto c = r.feed("HTTP/1.1 200 OK\r\n", 17);
   EXPECT_TRUE(c.broken);
@@ -101,7 +101,7 @@ struct fake_redis {
   std::vector<std::string> messages;
 };
 
-TEST(RedisPublisher, PublishesPipelinedAndCountsReplies) {
+TEST(loadgen_redis_publisher, publishes_pipelined_and_counts_replies) {
   net::io_context ioc;
   fake_redis redis(ioc);
   options o;
@@ -142,7 +142,7 @@ TEST(RedisPublisher, PublishesPipelinedAndCountsReplies) {
   pub->close();
 }
 
-TEST(RedisPublisher, NoServerMeansNoConnection) {
+TEST(loadgen_redis_publisher, no_server_means_no_connection) {
   net::io_context ioc;
   tcp::endpoint nowhere;
   {

@@ -9,7 +9,7 @@ namespace {
 
 // Viewers past --viewers are customers, each of one courier's order, so that a mixed
 // audience (admins and customers) runs in one load generator.
-TEST(TokenBook, CustomersFollowTheRoleViewers) {
+TEST(loadgen_tokens, customers_follow_the_role_viewers) {
   options o;
   o.jwt_secret = "secret";
   o.role = viewer_role::admin;
