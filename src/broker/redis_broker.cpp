@@ -93,7 +93,7 @@ struct link : std::enable_shared_from_this<link> {
   };
 
   link(net::io_context& ioc, const redis_config& cfg, core::metrics& m, const char* role)
-      : ioc_(ioc), cfg_(cfg), metrics_(m), role_(role), sock_(ioc), timer_(ioc), resolver_(ioc) {}
+      : cfg_(cfg), metrics_(m), role_(role), sock_(ioc), timer_(ioc), resolver_(ioc) {}
   ~link() {
     if (reader_) redisReaderFree(reader_);
   }
@@ -276,7 +276,6 @@ struct link : std::enable_shared_from_this<link> {
   }
 
  private:
-  net::io_context& ioc_;
   const redis_config& cfg_;
   core::metrics& metrics_;
   const char* role_;
