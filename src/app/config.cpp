@@ -105,6 +105,7 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
     ("redis", po::value(&c.redis), "redis://[:password@]host:port[/db]: required by ingest and gateway; serve without it uses the in-process broker")
     ("channel", po::value(&c.channel)->default_value(c.channel), "Redis pub/sub channel")
     ("jwt-secret-file", po::value(&c.jwt_secret_file), "file holding the HS256 key (else env PEYK_JWT_SECRET)")
+    ("jwt-previous-secret-file", po::value(&c.jwt_previous_secret_file), "key rotation: file holding the key being retired, still accepted (else env PEYK_JWT_PREVIOUS_SECRET; default: none)")
     ("jwt-leeway", po::value(&c.jwt_leeway_s)->default_value(2), "clock skew allowed on exp/nbf, seconds (0..5)")
     ("update-interval", po::value(&update_interval)->default_value(60), "seconds between a courier's posts, told to the app")
     ("rate-limit", po::value(&c.rate_limit)->default_value(1), "ingest requests per second per courier (0: unlimited)")
@@ -208,6 +209,25 @@ std::optional<token_config> parse_token(int argc, const char* const* argv, std::
                                 }
                                 return {};
                               });
+}
+
+namespace {
+std::string read_secret_file(const std::string& file, const char* flag) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw std::runtime_error(std::string("cannot read ") + flag + " " + file);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  std::string secret = ss.str();
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  if (secret.empty()) throw std::runtime_error(std::string(flag) + " " + file + " is empty");
+  return secret;
+}
+}  // namespace
+
+std::string load_previous_secret(const std::string& file) {
+  if (!file.empty()) return read_secret_file(file, "--jwt-previous-secret-file");
+  if (const char* env = std::getenv("PEYK_JWT_PREVIOUS_SECRET"); env && *env) return env;
+  return {};
 }
 
 std::string load_secret(const std::string& file) {

@@ -19,6 +19,7 @@ struct serve_config {
   std::string redis;     // empty: in-process broker
   std::string channel = "dlchannel";
   std::string jwt_secret_file;
+  std::string jwt_previous_secret_file;  // key rotation: the key being retired
   double jwt_leeway_s = 2;
   double rate_limit = 1;
   double rate_burst = 10;
@@ -56,5 +57,10 @@ std::optional<token_config> parse_token(int argc, const char* const* argv, std::
 // The HS256 key: --jwt-secret-file (trailing newline stripped) or PEYK_JWT_SECRET.
 // Throws std::runtime_error with a clear message when neither is set or both are empty.
 std::string load_secret(const std::string& file);
+
+// The key being retired during a rotation: --jwt-previous-secret-file, else
+// PEYK_JWT_PREVIOUS_SECRET, else empty (no rotation). Throws like load_secret on an
+// unreadable or empty file.
+std::string load_previous_secret(const std::string& file);
 
 }  // namespace peyk::app

@@ -136,5 +136,19 @@ TEST(Secret, FromEnvOrFileNeverDefault) {
   ::unsetenv("PEYK_JWT_SECRET");
 }
 
+TEST(Secret, PreviousKeyIsOptional) {
+  ::unsetenv("PEYK_JWT_PREVIOUS_SECRET");
+  EXPECT_EQ(load_previous_secret(""), "");
+  ::setenv("PEYK_JWT_PREVIOUS_SECRET", "old", 1);
+  EXPECT_EQ(load_previous_secret(""), "old");
+  ::unsetenv("PEYK_JWT_PREVIOUS_SECRET");
+  EXPECT_THROW(load_previous_secret("/nonexistent/file"), std::runtime_error);
+  int code = -1;
+  std::string msg;
+  auto c = serve({"--jwt-previous-secret-file", "/tmp/k"}, code, msg);
+  ASSERT_TRUE(c) << msg;
+  EXPECT_EQ(c->jwt_previous_secret_file, "/tmp/k");
+}
+
 }  // namespace
 }  // namespace peyk::app

@@ -69,11 +69,12 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
   core::set_log_level(parse_level(cfg.log_level));
   ::signal(SIGPIPE, SIG_IGN);
   const char* role_name = r == role::all ? "serve" : r == role::ingest ? "ingest" : "gateway";
-  std::string secret;
+  std::string secret, previous_secret;
   tcp::endpoint ep;
   std::optional<broker::redis_config> redis;
   try {
     secret = load_secret(cfg.jwt_secret_file);
+    previous_secret = load_previous_secret(cfg.jwt_previous_secret_file);
     ep = parse_endpoint(cfg.listen);
     if (!cfg.redis.empty()) {
       redis = broker::parse_redis_url(cfg.redis);
@@ -94,7 +95,12 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
     cfg.http.web_root = default_web_root();
   }
 
-  auth::jwt_verifier verifier(secret, {static_cast<std::int64_t>(cfg.jwt_leeway_s)});
+  if (!previous_secret.empty()) {
+    core::log(core::log_level::info,
+              "key rotation: tokens signed with the previous key are accepted");
+  }
+  auth::jwt_verifier verifier(
+      secret, {static_cast<std::int64_t>(cfg.jwt_leeway_s), std::move(previous_secret)});
   auth::token_cache tokens(verifier);
   core::rate_limiter limiter(cfg.rate_limit, cfg.rate_burst);
   core::metrics metrics;

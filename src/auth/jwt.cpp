@@ -263,8 +263,11 @@ core::expected<identity> jwt_verifier::verify(std::string_view token, std::int64
 
   const std::optional<std::string> signature = base64url_decode(signature_b64);
   if (!signature || signature->size() != hs256_bytes) return invalid("token signature is invalid");
-  const auto expected_mac = hmac_sha256(secret_, token.substr(0, dot2));
-  if (!expected_mac || CRYPTO_memcmp(expected_mac->data(), signature->data(), hs256_bytes) != 0) {
+  const auto signed_by = [&](std::string_view key) {
+    const auto mac = hmac_sha256(key, token.substr(0, dot2));
+    return mac && CRYPTO_memcmp(mac->data(), signature->data(), hs256_bytes) == 0;
+  };
+  if (!signed_by(secret_) && (opts_.previous_secret.empty() || !signed_by(opts_.previous_secret))) {
     return invalid("token signature is invalid");
   }
 

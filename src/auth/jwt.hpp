@@ -16,6 +16,10 @@ namespace peyk::auth {
 
 struct verify_options {
   std::int64_t leeway_s = 2;  // clock skew allowed on exp/nbf; clamped to [0, 5]
+  // Key rotation: a token signed with this key (when not empty) is accepted too. peyk has
+  // no key ids: the header's `kid` (like `jku`, `jwk`, `x5u`) never selects or fetches a
+  // key; a token is checked against the configured key, then the previous one.
+  std::string previous_secret;
 };
 
 class jwt_verifier {

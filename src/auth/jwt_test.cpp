@@ -68,7 +68,7 @@ std::string sign(const json::object& claims, std::string_view key = secret) {
 }
 
 jwt_verifier verifier(std::int64_t leeway = 2) {
-  return jwt_verifier(std::string(secret), verify_options{leeway});
+  return jwt_verifier(std::string(secret), verify_options{leeway, {}});
 }
 
 // Expects failure with `code` and a message that echoes nothing of the token.
@@ -217,6 +217,48 @@ TEST(Jwt, RejectsOtherAlgorithms) {
     SCOPED_TRACE(header);
     expect_invalid(make_token(header, payload));
   }
+}
+
+TEST(Jwt, RotationAcceptsThePreviousKeyOnly) {
+  const std::string payload = json::serialize(base_claims());
+  const jwt_verifier v(std::string(secret), verify_options{2, "old-secret"});
+  EXPECT_TRUE(v.verify(make_token(std_header, payload), now).has_value());
+  EXPECT_TRUE(v.verify(make_token(std_header, payload, "old-secret"), now).has_value());
+  expect_error(v.verify(make_token(std_header, payload, "other-secret"), now),
+               make_token(std_header, payload, "other-secret"));
+  // without a previous key, the old key's tokens are refused
+  expect_error(verifier().verify(make_token(std_header, payload, "old-secret"), now),
+               make_token(std_header, payload, "old-secret"));
+}
+
+TEST(Jwt, KidAndKeyHeadersNeverChooseTheKey) {
+  const std::string payload = json::serialize(base_claims());
+  // a kid, known or not, changes nothing: the configured key decides
+  for (std::string_view h : {R"({"alg":"HS256","kid":"2024-01"})", R"({"alg":"HS256","kid":""})",
+                             R"({"alg":"HS256","kid":"../../etc/passwd"})"}) {
+    SCOPED_TRACE(h);
+    EXPECT_TRUE(verifier().verify(make_token(h, payload), now).has_value());
+    expect_invalid(make_token(h, payload, "attacker-key"));
+  }
+  // a key carried by the token itself (jwk, jku, x5u) is never used
+  for (std::string_view h : {R"({"alg":"HS256","jwk":{"kty":"oct","k":"YXR0YWNrZXIta2V5"}})",
+                             R"({"alg":"HS256","jku":"http://127.0.0.1:1/keys"})",
+                             R"({"alg":"HS256","x5u":"http://127.0.0.1:1/cert"})"}) {
+    SCOPED_TRACE(h);
+    expect_invalid(make_token(h, payload, "attacker-key"));
+  }
+}
+
+TEST(Jwt, PublicKeyAsHmacSecretIsJustAWrongSecret) {
+  // The HS/RS confusion: an attacker signs HS256 with the server's RSA public key (PEM
+  // text) as the HMAC secret. peyk has no RSA key to confuse; such a token is a token
+  // signed with a wrong secret.
+  const std::string pem =
+      "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA0\n"
+      "-----END PUBLIC KEY-----\n";
+  const std::string payload = json::serialize(base_claims());
+  expect_invalid(make_token(std_header, payload, pem));
+  expect_invalid(make_token(R"({"alg":"RS256"})", payload, pem));
 }
 
 TEST(Jwt, TypIsOptionalButMustBeJwt) {

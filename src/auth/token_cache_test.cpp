@@ -62,7 +62,7 @@ TEST(TokenCache, FailuresPassThroughAndAreNotCached) {
 }
 
 TEST(TokenCache, CachedEntryIsNotUsedPastExpiry) {
-  const jwt_verifier v(std::string(secret), verify_options{2});
+  const jwt_verifier v(std::string(secret), verify_options{2, {}});
   token_cache cache(v);
   const std::string t = token_for("10", now + 10);
   const auto first = cache.verify(t, now);
@@ -81,7 +81,7 @@ TEST(TokenCache, CachedEntryIsNotUsedPastExpiry) {
 }
 
 TEST(TokenCache, CachedEntryExpiresExactlyWithoutLeeway) {
-  const jwt_verifier v(std::string(secret), verify_options{0});
+  const jwt_verifier v(std::string(secret), verify_options{0, {}});
   token_cache cache(v);
   const std::string t = token_for("10", now + 10);
   ASSERT_TRUE(cache.verify(t, now).has_value());
