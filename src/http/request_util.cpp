@@ -143,8 +143,14 @@ bool origin_allowed(std::string_view origin, std::string_view host,
       if (a == "*" || iequals(a, origin)) return true;
     return false;
   }
+  // An Origin is scheme://host[:port] and nothing more (RFC 6454 §6.1). Boost.URL 1.81
+  // takes "http://h:80.evil.example" as host h, port 80 and a path ".evil.example", so
+  // anything after the authority is refused here rather than ignored.
   auto u = boost::urls::parse_absolute_uri(origin);
-  if (!u || !u->has_authority()) return false;
+  if (!u || !u->has_authority() || u->has_userinfo() || !u->encoded_path().empty() ||
+      u->has_query() || u->has_fragment()) {
+    return false;
+  }
   std::string_view authority = u->encoded_host_and_port();
   return !host.empty() && iequals(authority, trim(host));
 }

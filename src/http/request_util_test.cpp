@@ -53,6 +53,13 @@ TEST(Origin, SameHostByDefault) {
   EXPECT_FALSE(origin_allowed("http://evil.example", "127.0.0.1:8082", {}));
   EXPECT_FALSE(origin_allowed("http://127.0.0.1:9999", "127.0.0.1:8082", {}));
   EXPECT_FALSE(origin_allowed("null", "127.0.0.1:8082", {}));
+  // nothing may follow the authority (Boost.URL 1.81 reads ".evil.example" as a path)
+  EXPECT_FALSE(origin_allowed("http://127.0.0.1:8082.evil.example", "127.0.0.1:8082", {}));
+  EXPECT_FALSE(origin_allowed("http://127.0.0.1:8082/x", "127.0.0.1:8082", {}));
+  EXPECT_FALSE(origin_allowed("http://127.0.0.1:8082?x", "127.0.0.1:8082", {}));
+  EXPECT_FALSE(origin_allowed("http://127.0.0.1:8082#x", "127.0.0.1:8082", {}));
+  EXPECT_FALSE(origin_allowed("http://u@127.0.0.1:8082", "127.0.0.1:8082", {}));
+  EXPECT_FALSE(origin_allowed("http://127.0.0.1:8082@evil.example", "127.0.0.1:8082", {}));
 }
 
 TEST(Origin, AllowList) {
