@@ -76,8 +76,16 @@ struct counting_viewer : gateway::viewer {
   auth::identity id;
   std::size_t n = 0;
   const auth::identity& who() const override { return id; }
+  gateway::subprotocol protocol() const override { return gateway::subprotocol::echo; }
   bool push(const gateway::frame_ptr&) override { return ++n == 1; }
-  void flush() override {}
+  void flush() override {
+    // What a session does per batch: take the feed's new batches past its cursor.
+    if (const auto* f = shared_feed()) {
+      batches.clear();
+      set_cursor(f->collect(cursor(), true, 60, 1u << 20, batches));
+    }
+  }
+  std::vector<gateway::feed::batch_ptr> batches;
 };
 
 void hub_dispatch_admins(benchmark::State& s) {

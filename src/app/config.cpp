@@ -119,8 +119,9 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
     ("allowed-origin", po::value(&origins)->composing(), "browser Origin allowed on /ws (repeatable, * for any); default: same host")
     ("ws-idle-timeout", po::value(&idle)->default_value(40), "drop a viewer that sends nothing (not even a pong) for this long, seconds; a ping goes out at half")
     ("stall-timeout", po::value(&stall)->default_value(15), "close a viewer whose socket accepts no data for this long, seconds")
-    ("queue-max-entries", po::value(&qentries)->default_value(qentries), "couriers pending per slow viewer before it is closed")
-    ("queue-max-bytes", po::value(&qbytes)->default_value(qbytes), "bytes pending per slow viewer before it is closed")
+    ("queue-max-entries", po::value(&qentries)->default_value(qentries), "dispatcher and customer viewers: couriers pending per slow viewer before it is closed")
+    ("queue-max-bytes", po::value(&qbytes)->default_value(qbytes), "dispatcher and customer viewers: bytes pending per slow viewer before it is closed")
+    ("feed-retain-bytes", po::value(&c.gateway.feed_retain_bytes)->default_value(c.gateway.feed_retain_bytes), "admin viewers: recent updates kept per io thread, bytes; an admin further behind gets the newest location of each courier instead")
     ("drain-timeout", po::value(&c.drain_timeout_s)->default_value(3), "on SIGTERM, seconds to let viewers close before exit")
     ("web-root", po::value(&c.http.web_root), "directory of the built panel (default: web/dist beside the binary's source tree, if present)")
     ("tiles", po::value(&c.http.tiles_url)->default_value(c.http.tiles_url), "map tile URL template for the panel")
@@ -163,6 +164,9 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
           return "--max-body must be 1 KiB..16 MiB";
         }
         if (qentries < 1 || qbytes < 1024) return "queue limits too small";
+        if (cfg.gateway.feed_retain_bytes < 4096 || cfg.gateway.feed_retain_bytes > (1ull << 32)) {
+          return "--feed-retain-bytes must be 4 KiB..4 GiB";
+        }
         cfg.gateway.stall_timeout = std::chrono::milliseconds(static_cast<long>(stall * 1000));
         cfg.gateway.idle_timeout = std::chrono::milliseconds(static_cast<long>(idle * 1000));
         cfg.gateway.queue = {qentries, qbytes};

@@ -76,6 +76,20 @@ TEST(ServeFlags, ErrorsAndHelp) {
   }
 }
 
+TEST(ServeFlags, FeedRetention) {
+  int code = -1;
+  std::string msg;
+  auto c = serve({}, code, msg);
+  ASSERT_TRUE(c) << msg;
+  EXPECT_EQ(c->gateway.feed_retain_bytes, gateway::feed::default_retain_bytes);
+  c = serve({"--feed-retain-bytes", "65536"}, code, msg);
+  ASSERT_TRUE(c) << msg;
+  EXPECT_EQ(c->gateway.feed_retain_bytes, 65536u);
+  EXPECT_FALSE(serve({"--feed-retain-bytes", "100"}, code, msg));
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(msg.find("--feed-retain-bytes"), std::string::npos) << msg;
+}
+
 TEST(ServeFlags, HttpTimeoutsAndConnectionLimit) {
   int code = -1;
   std::string msg;

@@ -77,6 +77,9 @@ std::string metrics::render() const {
          writes);
   simple(out, "peyk_conflated_total", "counter",
          "Locations replaced by a newer one of the same courier before being sent.", conflated);
+  simple(out, "peyk_viewer_catch_ups_total", "counter",
+         "Writes of the newest location per courier to a viewer too far behind the feed.",
+         catch_ups);
   header(out, "peyk_viewers_dropped_total", "counter", "Viewers closed by the server, by reason.");
   out += "peyk_viewers_dropped_total{reason=\"stall\"} " + std::to_string(dropped_stall.value()) +
          "\n";

@@ -58,6 +58,7 @@ struct metrics {
   counter frames_out;       // WebSocket frames written
   counter writes;           // socket writes (each may carry many frames)
   counter conflated;        // locations replaced by a newer one before being sent
+  counter catch_ups;        // writes of a viewer too far behind the shard's feed
   counter dropped_stall;    // viewers closed: socket accepted nothing for too long
   counter dropped_queue;    // viewers closed: queue over its limits
   counter dropped_idle;     // viewers closed: no pong / no data

@@ -17,7 +17,12 @@ constexpr auto sweep_period = std::chrono::milliseconds(250);
 
 shard::shard(net::io_context& ioc, const options& opts, store::last_known& store,
              core::metrics& metrics)
-    : ioc_(ioc), opts_(opts), store_(store), metrics_(metrics), sweep_timer_(ioc) {}
+    : ioc_(ioc),
+      opts_(opts),
+      store_(store),
+      metrics_(metrics),
+      hub_(opts.feed_retain_bytes),
+      sweep_timer_(ioc) {}
 
 void shard::post(update_ptr u) {
   {

@@ -9,6 +9,7 @@ struct recording_viewer : viewer {
   auth::identity id;
   std::vector<frame_ptr> got;
   const auth::identity& who() const override { return id; }
+  subprotocol protocol() const override { return subprotocol::v1; }
   bool push(const frame_ptr& f) override {
     got.push_back(f);
     return false;
@@ -21,6 +22,7 @@ update_ptr at(std::string courier, double lat, std::int64_t ts) {
   l->courier_id = std::move(courier);
   l->latitude = lat;
   l->ts_us = ts;
+  l->fleet = "f";
   return make_update(l, false);
 }
 
@@ -33,7 +35,8 @@ TEST(Shard, BatchKeepsNewestPerCourierBeforeFanOut) {
   core::metrics m;
   shard sh(ioc, opts, store, m);
   auto v = std::make_shared<recording_viewer>();
-  v->id.role = auth::role::admin;
+  v->id.role = auth::role::dispatcher;  // queued delivery (admins read the feed)
+  v->id.fleets = {"f"};
   sh.viewers().add(v);
   sh.post(at("a", 1, 1));
   sh.post(at("b", 2, 2));

@@ -29,6 +29,9 @@ bool hub::add(std::shared_ptr<viewer> v) {
   switch (id.role) {
     case auth::role::admin:
       admins_.push_back(v.get());
+      ++(v->protocol() == subprotocol::echo ? echo_admins_ : v1_admins_);
+      v->feed_ = &feed_;
+      v->cursor_ = feed_.end();  // from now on; a v1 viewer's snapshot covers the past
       break;
     case auth::role::dispatcher:
       for (const auto& f : id.fleets) by_fleet_[f].push_back(v.get());
@@ -58,6 +61,8 @@ void hub::remove(viewer* v) {
   switch (id.role) {
     case auth::role::admin:
       erase_from(admins_, v);
+      --(v->protocol() == subprotocol::echo ? echo_admins_ : v1_admins_);
+      v->feed_ = nullptr;
       break;
     case auth::role::dispatcher:
       for (const auto& f : id.fleets) {
@@ -93,11 +98,12 @@ void hub::deliver(viewer* v, const frame_ptr& f) {
 }
 
 void hub::dispatch(std::span<const update_ptr> batch) {
+  if (batch.empty()) return;
+  if (!admins_.empty()) feed_.append(batch, echo_admins_ > 0, v1_admins_ > 0);
   for (const auto& u : batch) {
     ++seq_;
     const auto& loc = *u->loc;
-    for (auto* v : admins_) deliver(v, u->full);
-    if (!loc.fleet.empty()) {
+    if (!loc.fleet.empty() && !by_fleet_.empty()) {
       if (auto it = by_fleet_.find(loc.fleet); it != by_fleet_.end()) {
         for (auto* v : it->second) deliver(v, u->full);
       }
@@ -118,7 +124,10 @@ void hub::dispatch(std::span<const update_ptr> batch) {
       }
     }
   }
-  // Flushing may complete inline and remove viewers; work on a copy of the list.
+  // A flush starts a write (completions never run inline) or, on a closed socket, does
+  // nothing; it never removes a viewer, so the admin list is stable here.
+  for (auto* v : admins_) v->flush();
+  // Flushing queued viewers may close them (and so remove them); work on a copy.
   auto dirty = std::move(dirty_);
   dirty_.clear();
   for (auto* v : dirty) v->flush();

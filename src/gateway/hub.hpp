@@ -2,11 +2,12 @@
 // Who watches which courier, for one io_context thread (a hub shard).
 //
 // Threading: single-threaded; every call happens on the owning shard's thread, so the
-// per-viewer path takes no lock. Viewers are indexed by what they may see — admins in a
-// list, dispatchers by fleet, customers by order id — so a message costs O(viewers who may
-// see it), not O(all viewers). A dispatched batch pushes into the viewers' conflating
-// queues, then flushes each touched viewer once: every frame pending for a socket leaves
-// in one write (the cork).
+// per-viewer path takes no lock. Admins see every courier: a dispatched batch is encoded
+// once into the shard's feed, and each admin is flushed once to write what it has not
+// sent yet, so a message costs O(1) for all of them together. Dispatchers (by fleet) and
+// customers (by order id) see subsets: a message is pushed into the conflating queue of
+// each viewer who may see it, O(those viewers), then each touched viewer is flushed once
+// (the cork: every frame pending for a socket leaves in one write).
 
 #include <cstdint>
 #include <functional>
@@ -16,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "gateway/feed.hpp"
 #include "gateway/update.hpp"
 #include "gateway/viewer.hpp"
 
@@ -23,6 +25,9 @@ namespace peyk::gateway {
 
 class hub {
  public:
+  explicit hub(std::size_t feed_retain_bytes = feed::default_retain_bytes)
+      : feed_(feed_retain_bytes) {}
+
   // Registers a viewer of a role that may watch; the hub shares its ownership until
   // remove(). Returns false (not added) for roles that may not watch.
   bool add(std::shared_ptr<viewer> v);
@@ -34,11 +39,15 @@ class hub {
   void for_each(const std::function<void(viewer&)>& fn) const;
   std::size_t size() const { return all_.size(); }
   std::size_t customers() const { return customers_; }
+  const feed& shared_feed() const { return feed_; }
 
  private:
   void deliver(viewer* v, const frame_ptr& f);
   static void erase_from(std::vector<viewer*>& list, viewer* v);
 
+  feed feed_;
+  std::size_t echo_admins_ = 0;  // which encodings the feed must build
+  std::size_t v1_admins_ = 0;
   std::vector<std::shared_ptr<viewer>> all_;
   std::vector<viewer*> admins_;
   std::unordered_map<std::string, std::vector<viewer*>> by_fleet_;

@@ -6,15 +6,35 @@
 namespace peyk::gateway {
 namespace {
 
+// Records what a real session would write: queued frames, or (for viewers that read the
+// shard's feed) the locations of the feed's batches past its cursor.
 struct fake_viewer : viewer {
-  explicit fake_viewer(auth::identity i) : id(std::move(i)) {}
+  explicit fake_viewer(auth::identity i, subprotocol p = subprotocol::v1)
+      : id(std::move(i)), proto(p) {}
   const auth::identity& who() const override { return id; }
+  subprotocol protocol() const override { return proto; }
   bool push(const frame_ptr& f) override {
     pending.push_back(f);
     return pending.size() == 1;
   }
   void flush() override {
     ++flushes;
+    if (const feed* f = shared_feed()) {
+      std::vector<feed::batch_ptr> batches;
+      set_cursor(f->collect(cursor(), proto == subprotocol::echo, 1000, 1u << 30, batches));
+      for (auto& b : batches) {
+        got_batches.push_back(b);
+        if (b->v1.empty()) continue;  // an echo-only batch: recorded, not parsed
+        auto parsed = boost::json::parse("[" + b->v1.substr(1) + "]");
+        for (auto& v : parsed.as_array()) {
+          const auto& uid = v.at("user").at("id");
+          got.push_back(make_frame_ptr(
+              uid.is_string() ? std::string(uid.as_string()) : boost::json::serialize(uid),
+              boost::json::serialize(v), 0));
+        }
+      }
+      return;
+    }
     for (auto& f : pending) got.push_back(f);
     pending.clear();
   }
@@ -24,7 +44,9 @@ struct fake_viewer : viewer {
     return s;
   }
   auth::identity id;
+  subprotocol proto;
   std::vector<frame_ptr> pending, got;
+  std::vector<feed::batch_ptr> got_batches;
   int flushes = 0;
 };
 
@@ -80,8 +102,50 @@ TEST(Hub, FramesAreSharedNotReencodedPerViewer) {
     vs.push_back(std::make_shared<fake_viewer>(make_id(auth::role::admin)));
     h.add(vs.back());
   }
+  h.dispatch(std::vector<update_ptr>{loc("c1", "", {}), loc("c2", "", {})});
+  // One encoded batch for all admins.
+  for (auto& v : vs) {
+    ASSERT_EQ(v->got_batches.size(), 1u);
+    EXPECT_EQ(v->got_batches[0].get(), vs[0]->got_batches[0].get());
+    EXPECT_EQ(v->couriers(), (std::vector<std::string>{"c1", "c2"}));
+  }
+  // Dispatchers of one fleet share each frame.
+  auto d1 = std::make_shared<fake_viewer>(make_id(auth::role::dispatcher, {"f1"}));
+  auto d2 = std::make_shared<fake_viewer>(make_id(auth::role::dispatcher, {"f1"}));
+  h.add(d1);
+  h.add(d2);
+  h.dispatch(std::vector<update_ptr>{loc("c1", "f1", {})});
+  ASSERT_EQ(d1->got.size(), 1u);
+  EXPECT_EQ(d1->got[0].get(), d2->got[0].get());
+}
+
+TEST(Hub, FeedEncodesOnlyTheSubprotocolsInUse) {
+  hub h;
+  auto v1 = std::make_shared<fake_viewer>(make_id(auth::role::admin), subprotocol::v1);
+  h.add(v1);
   h.dispatch(std::vector<update_ptr>{loc("c1", "", {})});
-  for (auto& v : vs) EXPECT_EQ(v->got[0].get(), vs[0]->got[0].get());
+  ASSERT_EQ(v1->got_batches.size(), 1u);
+  EXPECT_TRUE(v1->got_batches[0]->echo.empty());
+  EXPECT_FALSE(v1->got_batches[0]->v1.empty());
+  auto echo = std::make_shared<fake_viewer>(make_id(auth::role::admin), subprotocol::echo);
+  h.add(echo);
+  h.remove(v1.get());
+  h.dispatch(std::vector<update_ptr>{loc("c2", "", {})});
+  ASSERT_EQ(echo->got_batches.size(), 1u);  // joined after the first batch: not sent it
+  EXPECT_FALSE(echo->got_batches[0]->echo.empty());
+  EXPECT_TRUE(echo->got_batches[0]->v1.empty());
+}
+
+TEST(Hub, AdminJoiningLateStartsAtTheEndOfTheFeed) {
+  hub h;
+  auto early = std::make_shared<fake_viewer>(make_id(auth::role::admin));
+  h.add(early);
+  h.dispatch(std::vector<update_ptr>{loc("c1", "", {})});
+  auto late = std::make_shared<fake_viewer>(make_id(auth::role::admin));
+  h.add(late);
+  h.dispatch(std::vector<update_ptr>{loc("c2", "", {})});
+  EXPECT_EQ(early->couriers(), (std::vector<std::string>{"c1", "c2"}));
+  EXPECT_EQ(late->couriers(), (std::vector<std::string>{"c2"}));
 }
 
 TEST(Hub, CustomerWithSeveralOrdersOnOneCourierGetsOneFrameListingBoth) {

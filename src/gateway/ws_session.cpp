@@ -18,6 +18,9 @@ namespace {
 constexpr std::string_view v1_snapshot_prefix = R"({"type":"snapshot","locations":[)";
 constexpr std::string_view v1_locations_prefix = R"({"type":"locations","locations":[)";
 constexpr std::string_view v1_suffix = "]}";
+// One write carries at most this much of the feed (Asio gathers 64 buffers per syscall).
+constexpr std::size_t max_batches_per_write = 60;
+constexpr std::size_t max_bytes_per_write = 1u << 20;
 }  // namespace
 
 ws_session::ws_session(gateway& gw, shard& sh, net::ip::tcp::socket socket,
@@ -132,25 +135,60 @@ bool ws_session::push(const frame_ptr& f) {
 }
 
 void ws_session::flush() {
-  if (writing_ || closing_ || finished_ || queue_.empty()) return;
+  if (writing_ || closing_ || finished_) return;
+  if (const feed* f = shared_feed()) {
+    flush_feed(*f);
+    return;
+  }
+  if (queue_.empty()) return;
   queue_.drain(inflight_);
   start_write(v1_locations_prefix, v1_suffix);
 }
 
-void ws_session::append_header(std::size_t payload) {
-  headers_ += static_cast<char>(0x81);  // FIN, text; server frames are unmasked (RFC 6455)
-  if (payload < 126) {
-    headers_ += static_cast<char>(payload);
-  } else if (payload < 65536) {
-    headers_ += static_cast<char>(126);
-    headers_ += static_cast<char>((payload >> 8) & 0xff);
-    headers_ += static_cast<char>(payload & 0xff);
-  } else {
-    headers_ += static_cast<char>(127);
-    for (int shift = 56; shift >= 0; shift -= 8) {
-      headers_ += static_cast<char>((static_cast<std::uint64_t>(payload) >> shift) & 0xff);
-    }
+bool ws_session::flush_feed(const feed& f) {
+  std::uint64_t from = cursor();
+  if (from >= f.end()) return false;
+  if (from < f.begin()) {
+    // Too far behind for the log: the newest location of each courier updated since.
+    set_cursor(f.latest_since(from, inflight_));
+    if (inflight_.empty()) return false;
+    shard_.metrics().catch_ups.inc();
+    start_write(v1_locations_prefix, v1_suffix);
+    return true;
   }
+  set_cursor(f.collect(from, proto_ == subprotocol::echo, max_batches_per_write,
+                       max_bytes_per_write, inflight_batches_));
+  start_feed_write();
+  return true;
+}
+
+// Writes the batches in inflight_batches_: their shared bytes, one buffer each.
+void ws_session::start_feed_write() {
+  headers_.clear();
+  bufs_.clear();
+  std::size_t count = 0;
+  std::int64_t oldest = inflight_batches_.front()->oldest_ts_us;
+  for (const auto& b : inflight_batches_) {
+    count += b->count;
+    oldest = std::min(oldest, b->oldest_ts_us);
+  }
+  if (proto_ == subprotocol::echo) {
+    for (const auto& b : inflight_batches_) bufs_.emplace_back(b->echo.data(), b->echo.size());
+    return begin_write(count, count, oldest);
+  }
+  // One `locations` frame; every batch's bytes start with ',', skipped for the first.
+  std::size_t payload = v1_locations_prefix.size() + v1_suffix.size() - 1;
+  for (const auto& b : inflight_batches_) payload += b->v1.size();
+  feed::append_frame_header(headers_, payload);
+  bufs_.emplace_back(headers_.data(), headers_.size());
+  bufs_.emplace_back(v1_locations_prefix.data(), v1_locations_prefix.size());
+  bufs_.emplace_back(inflight_batches_.front()->v1.data() + 1,
+                     inflight_batches_.front()->v1.size() - 1);
+  for (std::size_t i = 1; i < inflight_batches_.size(); ++i) {
+    bufs_.emplace_back(inflight_batches_[i]->v1.data(), inflight_batches_[i]->v1.size());
+  }
+  bufs_.emplace_back(v1_suffix.data(), v1_suffix.size());
+  begin_write(1, count, oldest);
 }
 
 // Writes the snapshot (when snapshot_ is set) or the in-flight frames, in one write.
@@ -161,7 +199,7 @@ void ws_session::start_write(std::string_view prefix, std::string_view suffix) {
   std::size_t frames = 1;
   if (!snapshot_.empty() || (batched && inflight_.empty())) {
     // peyk.v1 snapshot (possibly empty)
-    append_header(prefix.size() + snapshot_.size() + suffix.size());
+    feed::append_frame_header(headers_, prefix.size() + snapshot_.size() + suffix.size());
     bufs_.emplace_back(headers_.data(), headers_.size());
     bufs_.emplace_back(prefix.data(), prefix.size());
     bufs_.emplace_back(snapshot_.data(), snapshot_.size());
@@ -169,7 +207,7 @@ void ws_session::start_write(std::string_view prefix, std::string_view suffix) {
   } else if (batched) {
     std::size_t payload = prefix.size() + suffix.size() + inflight_.size() - 1;
     for (const auto& f : inflight_) payload += f->json.size();
-    append_header(payload);
+    feed::append_frame_header(headers_, payload);
     bufs_.reserve(inflight_.size() * 2 + 3);
     bufs_.emplace_back(headers_.data(), headers_.size());
     bufs_.emplace_back(prefix.data(), prefix.size());
@@ -182,7 +220,7 @@ void ws_session::start_write(std::string_view prefix, std::string_view suffix) {
   } else {
     frames = inflight_.size();
     headers_.reserve(frames * 10);  // no reallocation: the buffers point into it
-    for (const auto& f : inflight_) append_header(f->json.size());
+    for (const auto& f : inflight_) feed::append_frame_header(headers_, f->json.size());
     bufs_.reserve(frames * 2);
     std::size_t off = 0;
     for (const auto& f : inflight_) {
@@ -192,14 +230,19 @@ void ws_session::start_write(std::string_view prefix, std::string_view suffix) {
       off += len;
     }
   }
+  begin_write(frames, inflight_.size(), inflight_.empty() ? 0 : inflight_.front()->ts_us);
+}
+
+void ws_session::begin_write(std::size_t frames, std::size_t deliveries,
+                             std::int64_t oldest_ts_us) {
   auto& m = shard_.metrics();
   m.frames_out.inc(frames);
   m.writes.inc();
-  if (!inflight_.empty()) {
-    m.deliveries.inc(inflight_.size());
-    // One latency sample per write (the oldest frame in it) keeps metrics off the
+  if (deliveries > 0) {
+    m.deliveries.inc(deliveries);
+    // One latency sample per write (the oldest location in it) keeps metrics off the
     // per-delivery path.
-    m.delivery_latency.observe_us(core::now_us() - inflight_.front()->ts_us);
+    m.delivery_latency.observe_us(core::now_us() - oldest_ts_us);
   }
   writing_ = true;
   write_started_ = clock::now();
@@ -211,6 +254,7 @@ void ws_session::start_write(std::string_view prefix, std::string_view suffix) {
 void ws_session::on_write(beast::error_code ec, std::size_t) {
   writing_ = false;
   inflight_.clear();
+  inflight_batches_.clear();
   snapshot_.clear();
   snapshot_.shrink_to_fit();
   if (ec) return finish();

@@ -2,9 +2,10 @@
 // One viewer's WebSocket connection.
 //
 // Reads (and so control frames, pings, close) go through Beast; data leaves through
-// write_gate::write_all as ready-made frames: one outstanding write per socket, and what
-// arrives meanwhile waits in the conflating queue, then leaves in one gathered write —
-// in peyk.v1 as one batched `locations` frame, in echo-protocol as back-to-back frames.
+// write_gate::write_all as ready-made frames: one outstanding write per socket. What
+// arrives meanwhile waits — for an admin in the shard's feed past its cursor, for others
+// in the conflating queue — then leaves in one gathered write: in peyk.v1 as one batched
+// `locations` frame, in echo-protocol as back-to-back frames.
 // Lifetime: shared_from_this in every handler, plus the hub's reference until removed.
 
 #include <chrono>
@@ -32,6 +33,7 @@ class ws_session : public viewer, public std::enable_shared_from_this<ws_session
   void run(boost::beast::http::request<boost::beast::http::string_body> req);
 
   const auth::identity& who() const override { return *who_; }
+  subprotocol protocol() const override { return proto_; }
   bool push(const frame_ptr& f) override;
   void flush() override;
 
@@ -46,7 +48,9 @@ class ws_session : public viewer, public std::enable_shared_from_this<ws_session
   void on_read(boost::beast::error_code ec, std::size_t n);
   void on_write(boost::beast::error_code ec, std::size_t n);
   void start_write(std::string_view prefix, std::string_view suffix);
-  void append_header(std::size_t payload);
+  bool flush_feed(const feed& f);
+  void start_feed_write();
+  void begin_write(std::size_t frames, std::size_t deliveries, std::int64_t oldest_ts_us);
   std::string snapshot() const;
   void finish();
 
@@ -59,6 +63,7 @@ class ws_session : public viewer, public std::enable_shared_from_this<ws_session
 
   conflating_queue queue_;
   std::vector<frame_ptr> inflight_;
+  std::vector<feed::batch_ptr> inflight_batches_;
   write_gate::buffers bufs_;
   std::string headers_;   // frame headers of the write in flight
   std::string snapshot_;  // the first frame (peyk.v1), until written

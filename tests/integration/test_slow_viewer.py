@@ -187,8 +187,11 @@ def test_stalled_viewer_closed_after_stall_timeout(server):
 def test_slow_viewer_gets_newest_per_courier_in_order(server):
     """peyk.v1 conflation: a viewer that pauses while data flows later receives, for every
     courier, positions in the order they were sent (never an older one after a newer one),
-    ending with the newest; what it missed was conflated and counted."""
-    srv = server("--rate-limit", "100000", "--rate-burst", "100000")
+    ending with the newest; what it missed was conflated and counted. (An admin reads the
+    shard's shared feed: once it is further behind than --feed-retain-bytes, it catches
+    up with the newest location of each courier.)"""
+    srv = server("--rate-limit", "100000", "--rate-burst", "100000",
+                 "--feed-retain-bytes", str(1 << 20))
     raw = srv.raw_viewer(srv.admin_token(sub="paused"), subprotocol="peyk.v1", rcvbuf=4096)
     op, payload = raw.read_frame()
     assert op == 0x1 and json.loads(payload)["type"] == "snapshot"
@@ -217,7 +220,7 @@ def test_slow_viewer_gets_newest_per_courier_in_order(server):
                 total += 1
         print(f"paused viewer received {total} of {gen.updates} locations")
         assert total < gen.updates, "nothing was conflated: the viewer's queue is not bounded"
-        assert srv.metrics().value("peyk_conflated_total") > 0
+        assert srv.metrics().value("peyk_viewer_catch_ups_total") > 0
     finally:
         gen.close()
 
