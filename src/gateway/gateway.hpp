@@ -10,10 +10,12 @@
 // Everything after that runs on the shard's own thread without locks.
 // Delivery: at most once, latest wins per courier for a viewer that falls behind.
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -45,6 +47,8 @@ class shard {
   const options& opts() const { return opts_; }
   store::last_known& store() { return store_; }
   core::metrics& metrics() { return metrics_; }
+  // Where viewers' reads land (and are dropped): shared, as they are all on this thread.
+  std::span<char> scratch() { return scratch_; }
 
   void post(update_ptr u);  // any thread
   void start();             // starts the sweep timer (on the shard's thread)
@@ -61,6 +65,7 @@ class shard {
   store::last_known& store_;
   core::metrics& metrics_;
   hub hub_;
+  std::array<char, 4096> scratch_{};
   boost::asio::steady_timer sweep_timer_;
   bool stopped_ = false;
 

@@ -91,9 +91,13 @@ std::string ws_session::snapshot() const {
 }
 
 void ws_session::do_read() {
-  ws_.async_read(rbuf_, [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-    self->on_read(ec, n);
-  });
+  // Viewers have nothing to say: what they send is read (so Beast answers pings and
+  // closes and enforces the limits) into the shard's scratch buffer and dropped. No
+  // per-viewer read buffer: an idle viewer costs no heap for reading.
+  auto scratch = shard_.scratch();
+  ws_.async_read_some(
+      net::buffer(scratch.data(), scratch.size()),
+      [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_read(ec, n); });
 }
 
 void ws_session::on_read(beast::error_code ec, std::size_t) {
@@ -101,7 +105,6 @@ void ws_session::on_read(beast::error_code ec, std::size_t) {
     if (ec == beast::error::timeout && !closing_) shard_.metrics().dropped_idle.inc();
     return finish();
   }
-  rbuf_.consume(rbuf_.size());  // viewers have nothing to say yet; ignore what they send
   do_read();
 }
 

@@ -14,7 +14,6 @@
 #include <string>
 #include <vector>
 
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
 #include "gateway/gateway.hpp"
@@ -57,7 +56,6 @@ class ws_session : public viewer, public std::enable_shared_from_this<ws_session
   gateway& gw_;
   shard& shard_;
   boost::beast::websocket::stream<write_gate> ws_;
-  boost::beast::flat_buffer rbuf_;
   std::shared_ptr<const auth::identity> who_;
   subprotocol proto_;
 
