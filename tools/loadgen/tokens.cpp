@@ -21,8 +21,7 @@ std::string courier_order(std::size_t courier_id) {
 }
 
 token_book::token_book(const options& o, std::int64_t ttl_s)
-    : role_(o.role),
-      fleets_(o.fleets),
+    : fleets_(o.fleets),
       couriers_n_(std::max<std::size_t>(o.couriers, 1)),
       role_viewers_(o.viewers) {
   auto exp = static_cast<std::int64_t>(std::time(nullptr)) + ttl_s;

@@ -25,7 +25,6 @@ class token_book {
   const std::string& courier(std::size_t courier_id) const { return couriers_[courier_id - 1]; }
 
  private:
-  viewer_role role_;
   std::size_t fleets_;
   std::size_t couriers_n_;
   std::size_t role_viewers_;

@@ -48,7 +48,7 @@ class fake_server {
   using script_fn = std::function<reply(const exchange&)>;
 
   fake_server(net::io_context& ioc, script_fn script, unsigned short port = 0)
-      : ioc_(ioc), acceptor_(ioc), script_(std::move(script)), t0_(clock::now()) {
+      : acceptor_(ioc), script_(std::move(script)), t0_(clock::now()) {
     tcp::endpoint ep(net::ip::address_v4::loopback(), port);
     acceptor_.open(ep.protocol());
     acceptor_.set_option(tcp::acceptor::reuse_address(true));
@@ -125,7 +125,6 @@ class fake_server {
     });
   }
 
-  net::io_context& ioc_;
   tcp::acceptor acceptor_;
   script_fn script_;
   clock::time_point t0_;
