@@ -7,7 +7,8 @@ send. Each test checks that the hostile peer is cut off (by the documented timeo
 limit or close code), that nothing leaks (descriptors in /proc/PID/fd, RSS), and that
 the server keeps serving well-behaved clients meanwhile.
 
-PEYK_TEST_TIME_SCALE (default 1) stretches every deadline for sanitizer builds;
+PEYK_TEST_TIME_SCALE (default 1; 3 under ASan, 5 under TSan: sanitizer.py) stretches
+every deadline; under a sanitizer RSS bounds are reported, not asserted;
 PEYK_CHURN_VIEWERS (default 50000) and PEYK_FLOOD_CONNECTIONS (default 10000) size the
 two big scenarios."""
 
@@ -22,9 +23,10 @@ import time
 
 import pytest
 
-from conftest import RawWs, read_http_head, read_http_response, uid_of, wait_until
+from conftest import read_http_response, uid_of, wait_until
+from sanitizer import SANITIZER, TIME_SCALE, memory_bounds_apply
 
-SCALE = float(os.environ.get("PEYK_TEST_TIME_SCALE", "1"))
+SCALE = TIME_SCALE
 CHURN_VIEWERS = int(os.environ.get("PEYK_CHURN_VIEWERS", "50000"))
 FLOOD_CONNECTIONS = int(os.environ.get("PEYK_FLOOD_CONNECTIONS", "10000"))
 RSS_BOUND_MB = float(os.environ.get("PEYK_HOSTILE_RSS_BOUND_MB", "64"))
@@ -359,10 +361,13 @@ def test_flood_of_abandoned_connections_leaks_nothing(server):
     # glibc keeps freed memory for reuse, so the first flood may raise RSS; a leak would
     # make the second flood raise it again by about as much
     growth_second = figures[1][4] - figures[0][4]
-    assert growth_second < 8 * 1024 * SCALE, \
-        f"RSS grew {growth_second} kB more over the second flood: a per-connection leak"
-    # absolute: 10,000 connections' buffers, kept by the allocator, not a leak (see above)
-    assert rss1 - rss0 < 2 * RSS_BOUND_MB * 1024 * SCALE, f"RSS {rss0} -> {rss1} kB after the floods"
+    if memory_bounds_apply():
+        assert growth_second < 8 * 1024, \
+            f"RSS grew {growth_second} kB more over the second flood: a per-connection leak"
+        # absolute: 10,000 connections' buffers, kept by the allocator, not a leak (see above)
+        assert rss1 - rss0 < 2 * RSS_BOUND_MB * 1024, f"RSS {rss0} -> {rss1} kB after the floods"
+    else:
+        print(f"RSS bounds not asserted under {SANITIZER} sanitizer")
     m = srv.metrics()
     assert m.value("peyk_http_timeouts_total") >= FLOOD_CONNECTIONS * 2 / 3 * 2 * 0.9
 
@@ -485,7 +490,7 @@ def test_ws_message_ending_mid_character_with_an_empty_final_fragment_closes_100
     srv = ws_server
     raw = raw_admin(srv)
     raw.sock.sendall(ws_frame(0x1, b"ok\xd9", fin=False) + ws_frame(0x0, b""))
-    code = expect_close_code(raw, timeout=2)
+    code = expect_close_code(raw, timeout=1)
     raw.close()
     assert code == 1007, f"close code {code}"
 
@@ -688,6 +693,7 @@ def test_50k_viewers_churn_and_everything_returns_to_baseline(server):
     assert churn.upgraded >= expected_upgrades * 0.99, \
         f"only {churn.upgraded} of ~{expected_upgrades} upgrades answered 101 ({churn.errors})"
     assert accepted >= churn.upgraded * 0.99
-    assert rss1 - rss0 < RSS_BOUND_MB * 1024 * SCALE, f"RSS {rss0} -> {rss1} kB after the churn"
+    if memory_bounds_apply():
+        assert rss1 - rss0 < RSS_BOUND_MB * 1024, f"RSS {rss0} -> {rss1} kB after the churn"
     # the long-lived viewer saw nothing odd and still receives
     viewer_gets(srv, watcher, "after-churn", 9.0)

@@ -32,8 +32,9 @@ from types import SimpleNamespace
 import websocket
 
 from conftest import uid_of, wait_until
+from sanitizer import TIME_SCALE
 
-SCALE = float(os.environ.get("PEYK_TEST_TIME_SCALE", "1"))
+SCALE = TIME_SCALE
 N_COURIERS = int(os.environ.get("PEYK_NOTHING_LOST_COURIERS", "200"))
 PERIOD = 1.0  # each courier posts once a second: 200 posts/s
 THREADS = 4

@@ -14,7 +14,7 @@ import pytest
 import requests
 import websocket
 
-from conftest import b64url, mint, uid, unsigned_token
+from conftest import b64url, mint, uid
 
 try:
     from cryptography.hazmat.primitives import serialization
