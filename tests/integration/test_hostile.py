@@ -242,6 +242,44 @@ def test_oversized_heads_get_431_or_close(server, what):
     ok.close()
 
 
+def test_pipelined_requests_never_read_are_cut_and_cost_bounded_memory(server):
+    """20,000 pipelined GET /metrics (~100 MB of answers) from a client that never reads:
+    the server writes one answer at a time, so its memory does not grow with the backlog,
+    and the write that cannot progress is cut at --body-timeout -- the descriptor is
+    released while the client still has not read a byte."""
+    srv = server("--body-timeout", str(2 * SCALE))
+    srv.get("/healthz")
+    srv.http.close()
+    time.sleep(0.2)
+    fd0, rss0 = fd_count(srv.pid), srv.rss_kb()
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", srv.port))
+    s.setblocking(False)
+    req = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 1000
+    pending = req * 20
+    start = time.monotonic()
+    while pending and time.monotonic() - start < 5 * SCALE:
+        try:
+            pending = pending[s.send(pending):]
+        except BlockingIOError:
+            time.sleep(0.02)
+        except (BrokenPipeError, ConnectionResetError):
+            break
+    sent = 20000 - len(pending) // (len(req) // 1000)
+    wait_until(lambda: fd_count(srv.pid) <= fd0, 10 * SCALE, interval=0.1,
+               what="the server to close a connection whose answers are never read")
+    took = time.monotonic() - start
+    peak = srv.rss_kb()
+    still_serves(srv)
+    s.close()
+    print(f"pipelined {sent} requests, read nothing; the server closed the connection after "
+          f"{took:.1f}s (--body-timeout {2 * SCALE:g}s); RSS {rss0} -> {peak} kB")
+    assert took >= 1.5 * SCALE, f"closed after {took:.1f}s, before the write deadline"
+    if memory_bounds_apply():
+        assert peak - rss0 < 16 * 1024, f"RSS grew {peak - rss0} kB behind a client that never reads"
+
+
 def test_connection_limit_refuses_at_accept_and_recovers(server):
     srv = server("--max-http-connections", "20", "--header-timeout", str(30 * SCALE))
     srv.http.close()
