@@ -80,20 +80,26 @@ class write_gate {
   };
 
   void enqueue(op o) {
-    pending_.push_back(std::move(o));
-    if (!busy_) start_next();
+    if (busy_) {
+      pending_.push_back(std::move(o));  // rare: only a write behind a write
+      return;
+    }
+    start(std::move(o));
   }
 
-  void start_next() {
+  void start(op&& o) {
     busy_ = true;
-    current_.emplace(std::move(pending_.front()));
-    pending_.pop_front();
+    current_.emplace(std::move(o));
     const buffers& b = current_->ref ? *current_->ref : current_->owned;
     boost::asio::async_write(sock_, b, [this](boost::system::error_code ec, std::size_t n) {
       busy_ = false;
       handler_type h(std::move(*current_->handler));
       current_.reset();
-      if (!pending_.empty()) start_next();
+      if (!pending_.empty()) {
+        op next(std::move(pending_.front()));
+        pending_.pop_front();
+        start(std::move(next));
+      }
       std::move(h)(ec, n);
     });
   }
