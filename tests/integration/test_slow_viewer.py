@@ -98,7 +98,7 @@ def rss_bound_kb():
 
 def test_stalled_viewer_does_not_hurt_others_and_memory_stays_bounded(server):
     srv = server("--rate-limit", "100000", "--rate-burst", "100000")
-    good = srv.viewer(srv.dispatcher_token(["probe"], sub="good"), "peyk.v1")
+    good = srv.viewer(srv.admin_token(sub="good"), "peyk.v1")
     reader = Reader(good)
     reader.start()
     stalled = srv.raw_viewer(srv.admin_token(sub="stalled"), subprotocol="peyk.v1", rcvbuf=4096)
