@@ -1,5 +1,7 @@
 #include "http/server.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/socket_base.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -81,7 +83,10 @@ class session : public std::enable_shared_from_this<session>, public responder {
   void do_wait() {
     stream_.expires_after(fresh_ ? srv_->cfg.header_timeout : srv_->cfg.keepalive_timeout);
     if (buffer_.size() > 0) return do_read();
-    stream_.async_read_some(buffer_.prepare(4096),
+    // Read into the capacity a keep-alive connection already has; a new one starts with
+    // 512 bytes, so an idle or abandoned connection holds little (a flood of 10,000).
+    const std::size_t room = std::max<std::size_t>(512, buffer_.capacity() - buffer_.size());
+    stream_.async_read_some(buffer_.prepare(room),
                             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                               if (ec) return self->on_timeout_or_close(ec, self->fresh_);
                               self->buffer_.commit(n);
