@@ -517,10 +517,10 @@ TEST(Jwt, RejectsNonStringFleetsAndOrders) {
   for (std::string_view key : {"fleets", "orders"}) {
     SCOPED_TRACE(key);
     json::object c = base_claims("dispatcher");
-    for (json::value v :
-         {json::value("store-7"), json::value(json::array{"a", 7}),
-          json::value(json::array{json::array{"a"}}), json::value(json::array{nullptr}),
-          json::value(json::array{""}), json::value(json::object{{"a", "b"}})}) {
+    for (json::value v : {json::value("store-7"), json::value(json::array{"a", 7}),
+                          json::value(json::array{json::value(json::array{"a"})}),
+                          json::value(json::array{nullptr}), json::value(json::array{""}),
+                          json::value(json::object{{"a", "b"}})}) {
       SCOPED_TRACE(json::serialize(v));
       c[key] = v;
       expect_invalid(sign(c));
