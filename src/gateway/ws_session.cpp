@@ -52,22 +52,28 @@ void ws_session::run(beast::http::request<beast::http::string_body> req) {
     res.set(beast::http::field::server, "peyk");
     if (name) res.set(beast::http::field::sec_websocket_protocol, name);
   }));
+  // Registered before the 101 leaves: a client may publish the moment it sees the
+  // upgrade answer, and what the hub dispatches from now on must reach it. Until the
+  // handshake completes, updates wait (in the feed past the cursor, or in the queue).
+  shard_.viewers().add(shared_from_this());
   ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
 }
 
 void ws_session::on_accept(beast::error_code ec) {
-  if (ec) return;  // the client went away during the handshake
+  if (ec) return finish();  // the client went away during the handshake
   auto& m = shard_.metrics();
   m.ws_accepted.inc();
   m.ws_connections.add(1);
   open_ = true;
   if (who_->role == auth::role::customer) gw_.customers_.fetch_add(1);
-  shard_.viewers().add(shared_from_this());
   if (proto_ == subprotocol::v1) {
-    // Registered first, so nothing published from now on is missed; the snapshot goes
-    // out before any queued update (writing_ holds them back).
+    // The snapshot holds every location stored so far, so an admin skips what the feed
+    // dispatched before it; it goes out before any queued update (writing_ holds them).
+    if (const feed* f = shared_feed()) set_cursor(f->end());
     snapshot_ = snapshot();
     start_write(v1_snapshot_prefix, v1_suffix);
+  } else {
+    flush();
   }
   do_read();
 }
@@ -138,7 +144,7 @@ bool ws_session::push(const frame_ptr& f) {
 }
 
 void ws_session::flush() {
-  if (writing_ || closing_ || finished_) return;
+  if (!open_ || writing_ || closing_ || finished_) return;
   if (const feed* f = shared_feed()) {
     flush_feed(*f);
     return;
