@@ -1,8 +1,7 @@
 #include "gateway/ws_session.hpp"
 
 #include <boost/asio/dispatch.hpp>
-#include <boost/beast/core/stream_traits.hpp>
-#include <boost/beast/websocket/error.hpp>
+#include <boost/beast/http/write.hpp>
 
 #include "auth/visibility.hpp"
 #include "core/clock.hpp"
@@ -11,7 +10,7 @@
 namespace peyk::gateway {
 
 namespace beast = boost::beast;
-namespace websocket = beast::websocket;
+namespace http = beast::http;
 namespace net = boost::asio;
 
 namespace {
@@ -27,40 +26,66 @@ ws_session::ws_session(gateway& gw, shard& sh, net::ip::tcp::socket socket,
                        std::shared_ptr<const auth::identity> who, subprotocol proto)
     : gw_(gw),
       shard_(sh),
-      ws_(std::move(socket)),
+      gate_(std::move(socket)),
+      reader_(sh.opts().max_read_message),
       who_(std::move(who)),
       proto_(proto),
       queue_(sh.opts().queue) {}
 
 ws_session::~ws_session() = default;
 
-void ws_session::run(beast::http::request<beast::http::string_body> req) {
-  const auto& o = shard_.opts();
-  websocket::stream_base::timeout t;
-  t.handshake_timeout = o.handshake_timeout;
-  t.idle_timeout = o.idle_timeout;  // a ping goes out after half of it without traffic
-  t.keep_alive_pings = true;
-  ws_.set_option(t);
-  ws_.read_message_max(o.max_read_message);
-  const char* name = nullptr;
-  if (auto offered = req[beast::http::field::sec_websocket_protocol]; !offered.empty()) {
-    name = proto_ == subprotocol::v1                                 ? "peyk.v1"
-           : offered.find("echo-protocol") != std::string_view::npos ? "echo-protocol"
-                                                                     : nullptr;
+void ws_session::run(http::request<http::string_body> req) {
+  // The HTTP layer checked that this is an upgrade and who may watch; what remains of
+  // RFC 6455 §4.2.1 is the version and the key.
+  if (req[http::field::sec_websocket_version] != "13") {
+    return refuse(http::status::upgrade_required, "");
   }
-  ws_.set_option(websocket::stream_base::decorator([name](websocket::response_type& res) {
-    res.set(beast::http::field::server, "peyk");
-    if (name) res.set(beast::http::field::sec_websocket_protocol, name);
-  }));
+  auto key = req[http::field::sec_websocket_key];
+  if (!valid_client_key(key)) return refuse(http::status::bad_request, "invalid Sec-WebSocket-Key");
+  answer_ = std::make_unique<http::response<http::empty_body>>(http::status::switching_protocols,
+                                                               req.version());
+  auto& res = *answer_;
+  res.set(http::field::upgrade, "websocket");
+  res.set(http::field::connection, "Upgrade");
+  res.set(http::field::sec_websocket_accept, accept_key(key));
+  res.set(http::field::server, "peyk");
+  if (auto offered = req[http::field::sec_websocket_protocol]; !offered.empty()) {
+    if (proto_ == subprotocol::v1) {
+      res.set(http::field::sec_websocket_protocol, "peyk.v1");
+    } else if (offered.find("echo-protocol") != std::string_view::npos) {
+      res.set(http::field::sec_websocket_protocol, "echo-protocol");
+    }
+  }
   // Registered before the 101 leaves: a client may publish the moment it sees the
   // upgrade answer, and what the hub dispatches from now on must reach it. Until the
   // handshake completes, updates wait (in the feed past the cursor, or in the queue).
   shard_.viewers().add(shared_from_this());
-  ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
+  http::async_write(
+      gate_.next_layer(), res,
+      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_accept(ec); });
+}
+
+void ws_session::refuse(http::status status, std::string_view why) {
+  auto res = std::make_shared<http::response<http::string_body>>(status, 11);
+  res->set(http::field::server, "peyk");
+  if (status == http::status::upgrade_required) {
+    res->set(http::field::sec_websocket_version, "13");
+  }
+  res->set(http::field::connection, "close");
+  res->body() = std::string(why);
+  res->prepare_payload();
+  http::async_write(gate_.next_layer(), *res,
+                    [self = shared_from_this(), res](beast::error_code, std::size_t) {
+                      beast::error_code ignored;
+                      self->gate_.next_layer().shutdown(net::socket_base::shutdown_both, ignored);
+                      self->gate_.next_layer().close(ignored);
+                    });
 }
 
 void ws_session::on_accept(beast::error_code ec) {
+  answer_.reset();
   if (ec) return finish();  // the client went away during the handshake
+  last_rx_ = clock::now();
   auto& m = shard_.metrics();
   m.ws_accepted.inc();
   m.ws_connections.add(1);
@@ -97,21 +122,82 @@ std::string ws_session::snapshot() const {
 }
 
 void ws_session::do_read() {
-  // Viewers have nothing to say: what they send is read (so Beast answers pings and
-  // closes and enforces the limits) into the shard's scratch buffer and dropped. No
-  // per-viewer read buffer: an idle viewer costs no heap for reading.
+  // Viewers have nothing to say: what they send lands in the shard's scratch buffer (all
+  // sessions of a shard run on its one thread, and the bytes are consumed before the
+  // next read completes) and is checked by reader_, then dropped.
   auto scratch = shard_.scratch();
-  ws_.async_read_some(
+  gate_.next_layer().async_read_some(
       net::buffer(scratch.data(), scratch.size()),
       [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_read(ec, n); });
 }
 
-void ws_session::on_read(beast::error_code ec, std::size_t) {
-  if (ec) {
-    if (ec == beast::error::timeout && !closing_) shard_.metrics().dropped_idle.inc();
-    return finish();
+void ws_session::on_read(beast::error_code ec, std::size_t n) {
+  if (ec || finished_) return finish();
+  last_rx_ = clock::now();
+  ping_sent_ = false;
+  std::string_view in(shard_.scratch().data(), n);
+  while (!in.empty()) {
+    auto ev = reader_.next(in);
+    switch (ev.what) {
+      case ws_reader::kind::none:
+      case ws_reader::kind::pong:
+        break;
+      case ws_reader::kind::ping:
+        if (!close_sent_) send_control(0xA, ev.payload);
+        break;
+      case ws_reader::kind::close:
+        if (close_sent_) return finish();  // the answer to our close: done
+        // Echo the peer's code (none if it gave none), then hang up once it is written.
+        closing_ = true;
+        close_started_ = clock::now();
+        queue_.clear();
+        send_close(ev.code, "");
+        return;
+      case ws_reader::kind::error:
+        if (close_sent_) return finish();
+        closing_ = true;
+        close_started_ = clock::now();
+        queue_.clear();
+        send_close(ev.code, ev.code == 1009 ? "message too big" : "");
+        return;
+    }
   }
   do_read();
+}
+
+// A control frame (server frames are unmasked); payload at most 125 bytes.
+void ws_session::send_control(std::uint8_t opcode, std::string_view payload) {
+  std::string bytes;
+  bytes.reserve(2 + payload.size());
+  bytes += static_cast<char>(0x80 | opcode);
+  bytes += static_cast<char>(payload.size());
+  bytes += payload;
+  gate_.write_bytes(std::move(bytes),
+                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                      if (ec) self->finish();
+                    });
+}
+
+// Sends a close frame; after a close from the peer (or a protocol error) the connection
+// ends once it is written, otherwise the peer's answering close ends it (check() bounds
+// the wait).
+void ws_session::send_close(std::uint16_t code, std::string_view reason) {
+  if (close_sent_ || finished_) return;
+  close_sent_ = true;
+  std::string payload;
+  if (code != 0) {
+    payload += static_cast<char>(code >> 8);
+    payload += static_cast<char>(code & 0xFF);
+    payload += reason.substr(0, 123);
+  }
+  std::string bytes;
+  bytes += static_cast<char>(0x88);
+  bytes += static_cast<char>(payload.size());
+  bytes += payload;
+  gate_.write_bytes(std::move(bytes),
+                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                      if (ec || !self->wait_peer_close_) self->finish();
+                    });
 }
 
 void ws_session::finish() {
@@ -122,7 +208,8 @@ void ws_session::finish() {
     if (who_->role == auth::role::customer) gw_.customers_.fetch_sub(1);
   }
   beast::error_code ignored;
-  beast::get_lowest_layer(ws_).close(ignored);
+  gate_.next_layer().shutdown(net::socket_base::shutdown_both, ignored);
+  gate_.next_layer().close(ignored);
   queue_.clear();
   shard_.viewers().remove(this);  // may release the last reference but one (ours)
 }
@@ -255,9 +342,9 @@ void ws_session::begin_write(std::size_t frames, std::size_t deliveries,
   }
   writing_ = true;
   write_started_ = clock::now();
-  ws_.next_layer().write_all(
-      bufs_,
-      [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_write(ec, n); });
+  gate_.write_all(bufs_, [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+    self->on_write(ec, n);
+  });
 }
 
 void ws_session::on_write(beast::error_code ec, std::size_t) {
@@ -272,12 +359,22 @@ void ws_session::on_write(beast::error_code ec, std::size_t) {
 
 void ws_session::check(clock::time_point now, std::int64_t now_s) {
   if (finished_) return;
-  if (closing_) {
-    if (now - close_started_ > shard_.opts().handshake_timeout) abort(nullptr);
+  const auto& o = shard_.opts();
+  if (!open_) {
+    if (now - started_ > o.handshake_timeout) abort(nullptr);
     return;
   }
-  if (writing_ && now - write_started_ > shard_.opts().stall_timeout) {
+  if (closing_) {
+    if (now - close_started_ > o.handshake_timeout) abort(nullptr);
+    return;
+  }
+  if (writing_ && now - write_started_ > o.stall_timeout) {
     return abort(&shard_.metrics().dropped_stall);
+  }
+  if (now - last_rx_ > o.idle_timeout) return abort(&shard_.metrics().dropped_idle);
+  if (!ping_sent_ && now - last_rx_ > o.idle_timeout / 2) {
+    ping_sent_ = true;  // a quiet peer must answer within the other half
+    send_control(0x9, "");
   }
   if (who_->exp > 0 && now_s >= who_->exp) {
     shard_.metrics().dropped_expired.inc();
@@ -288,14 +385,10 @@ void ws_session::check(clock::time_point now, std::int64_t now_s) {
 void ws_session::close(std::uint16_t code) {
   if (closing_ || finished_ || !open_) return;
   closing_ = true;
+  wait_peer_close_ = true;
   close_started_ = clock::now();
   queue_.clear();
-  websocket::close_reason reason(code);
-  if (code == 4001) reason.reason = "token expired";
-  if (code == 1001) reason.reason = "server shutting down";
-  ws_.async_close(reason, [self = shared_from_this()](beast::error_code) {
-    // The read loop ends when the peer answers (or the handshake times out).
-  });
+  send_close(code, code == 4001 ? "token expired" : code == 1001 ? "server shutting down" : "");
 }
 
 void ws_session::abort(core::counter* reason) {
@@ -303,7 +396,7 @@ void ws_session::abort(core::counter* reason) {
   if (reason) reason->inc();
   closing_ = true;
   beast::error_code ignored;
-  beast::get_lowest_layer(ws_).close(ignored);  // pending handlers complete with an error
+  gate_.next_layer().close(ignored);  // pending handlers complete with an error
 }
 
 }  // namespace peyk::gateway

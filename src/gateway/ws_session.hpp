@@ -1,8 +1,11 @@
 #pragma once
 // One viewer's WebSocket connection.
 //
-// Reads (and so control frames, pings, close) go through Beast; data leaves through
-// write_gate::write_all as ready-made frames: one outstanding write per socket. What
+// peyk answers the upgrade itself (RFC 6455 §4.2.2) and then reads the client's frames
+// with ws_reader into the shard's scratch buffer — data is checked and dropped, pings
+// answered, a close echoed — so an idle viewer holds no buffer and no stream state of its
+// own. Every write goes through write_gate, one at a time: data as ready-made frames,
+// one outstanding write per socket, and control frames in order between them. What
 // arrives meanwhile waits — for an admin in the shard's feed past its cursor, for others
 // in the conflating queue — then leaves in one gathered write: in peyk.v1 as one batched
 // `locations` frame, in echo-protocol as back-to-back frames.
@@ -14,10 +17,13 @@
 #include <string>
 #include <vector>
 
-#include <boost/beast/websocket/stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
 
 #include "gateway/gateway.hpp"
 #include "gateway/write_gate.hpp"
+#include "gateway/ws_reader.hpp"
 
 namespace peyk::gateway {
 
@@ -36,13 +42,17 @@ class ws_session : public viewer, public std::enable_shared_from_this<ws_session
   bool push(const frame_ptr& f) override;
   void flush() override;
 
-  // Called by the shard's sweep: closes at token expiry (4001) and stalled sockets.
+  // Called by the shard's sweep: handshake and close deadlines, keep-alive pings and
+  // silent peers, stalled sockets, token expiry (4001).
   void check(clock::time_point now, std::int64_t now_s);
   void close(std::uint16_t code);     // a close handshake with `code`
   void abort(core::counter* reason);  // drops the TCP connection at once
 
  private:
   void on_accept(boost::beast::error_code ec);
+  void refuse(boost::beast::http::status status, std::string_view why);
+  void send_control(std::uint8_t opcode, std::string_view payload);
+  void send_close(std::uint16_t code, std::string_view reason);
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t n);
   void on_write(boost::beast::error_code ec, std::size_t n);
@@ -55,7 +65,9 @@ class ws_session : public viewer, public std::enable_shared_from_this<ws_session
 
   gateway& gw_;
   shard& shard_;
-  boost::beast::websocket::stream<write_gate> ws_;
+  write_gate gate_;
+  ws_reader reader_;
+  std::unique_ptr<boost::beast::http::response<boost::beast::http::empty_body>> answer_;
   std::shared_ptr<const auth::identity> who_;
   subprotocol proto_;
 
@@ -69,6 +81,11 @@ class ws_session : public viewer, public std::enable_shared_from_this<ws_session
   bool writing_ = false;
   bool closing_ = false;
   bool finished_ = false;
+  bool close_sent_ = false;
+  bool wait_peer_close_ = false;  // we closed first: the peer's close ends it
+  bool ping_sent_ = false;
+  clock::time_point started_ = clock::now();  // handshake deadline
+  clock::time_point last_rx_{};               // idle deadline, keep-alive pings
   clock::time_point write_started_{};
   clock::time_point close_started_{};
 };

@@ -519,11 +519,6 @@ def test_ws_protocol_violations_close_with_the_rfc_code(ws_server, what, frames,
     still_serves(srv)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Boost.Beast 1.81 checks that a text message ends on a whole UTF-8 character only while "
-    "reading payload bytes (websocket/impl/read.hpp: rd_utf8.finish() sits inside the "
-    "payload branch), so a zero-length final continuation frame skips the check. Harmless "
-    "to peyk (viewer messages are discarded unread); strict, so a fix is noticed."))
 def test_ws_message_ending_mid_character_with_an_empty_final_fragment_closes_1007(ws_server):
     srv = ws_server
     raw = raw_admin(srv)
