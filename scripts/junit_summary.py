@@ -13,13 +13,17 @@ def main(folder: str) -> int:
             print(f"{report.name}: unreadable report ({e})")
             failed += 1
             continue
+        p = f = s = 0
         for case in root.iter("testcase"):
             if case.find("failure") is not None or case.find("error") is not None:
-                failed += 1
+                f += 1
             elif case.find("skipped") is not None:
-                skipped += 1
+                s += 1
             else:
-                passed += 1
+                p += 1
+        # One line per suite (ctest, integration, their sanitizer runs, fuzz, ...).
+        print(f"  {report.stem}: {p} passed, {f} failed" + (f", {s} skipped" if s else ""))
+        passed, failed, skipped = passed + p, failed + f, skipped + s
     line = f"tests: {passed} passed, {failed} failed"
     if skipped:
         line += f", {skipped} skipped"
