@@ -21,12 +21,12 @@ import time
 import xml.etree.ElementTree as ET
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-TARGETS = {
-    "fuzz_ingest_body": "ingest_body.dict",
-    "fuzz_broker_decode": "broker_decode.dict",
-    "fuzz_jwt": "jwt.dict",
-    "fuzz_http_request": "http_request.dict",
-}
+
+
+def targets(build: pathlib.Path) -> dict:
+    """Every fuzz_<name> the build made (fuzz/CMakeLists.txt), with fuzz/<name>.dict."""
+    return {p.name: p.name.removeprefix("fuzz_") + ".dict"
+            for p in sorted((build / "fuzz").glob("fuzz_*")) if p.is_file()}
 
 
 def run(build: pathlib.Path, name: str, dict_name: str, seconds: int, scratch: pathlib.Path):
@@ -61,10 +61,14 @@ def main() -> int:
     seconds = int(sys.argv[3]) if len(sys.argv) > 3 else 30
     suite = ET.Element("testsuite", name="fuzz")
     failures = 0
+    found = targets(build)
+    if not found:
+        print(f"no fuzz targets in {build}/fuzz (build the peyk_fuzzers target)")
+        return 1
     with tempfile.TemporaryDirectory(prefix="peyk-fuzz-") as tmp:
         with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             runs = {name: pool.submit(run, build, name, d, seconds, pathlib.Path(tmp))
-                    for name, d in TARGETS.items()}
+                    for name, d in found.items()}
             for name, fut in runs.items():
                 rc, out, elapsed, summary = fut.result()
                 case = ET.SubElement(suite, "testcase", classname="fuzz", name=name,
@@ -79,7 +83,7 @@ def main() -> int:
                     ET.SubElement(case, "failure", message=f"exit code {rc}").text = tail
                     print(tail, flush=True)
                 ET.SubElement(case, "system-out").text = summary
-    suite.set("tests", str(len(TARGETS)))
+    suite.set("tests", str(len(found)))
     suite.set("failures", str(failures))
     junit.parent.mkdir(parents=True, exist_ok=True)
     ET.ElementTree(suite).write(junit, encoding="utf-8", xml_declaration=True)
