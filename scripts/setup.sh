@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(
   build-essential cmake ninja-build pkg-config clang clang-format
+  libclang-rt-14-dev llvm   # sanitizer and libFuzzer runtimes (only recommended by clang), llvm-symbolizer
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev
   libssl-dev libhiredis-dev libgtest-dev libgmock-dev libbenchmark-dev
   redis-server curl
