@@ -8,6 +8,7 @@
 // frames never interleave on the wire. Single-threaded: all calls come from the socket's
 // own io_context thread.
 
+#include <chrono>
 #include <list>
 #include <optional>
 #include <string>
@@ -52,6 +53,10 @@ class write_gate {
   }
 
   bool busy() const noexcept { return busy_; }
+  // Writes waiting behind the one in flight.
+  std::size_t queued() const noexcept { return queued_; }
+  // When the write in flight started (meaningful while busy()).
+  std::chrono::steady_clock::time_point busy_since() const noexcept { return busy_since_; }
 
  private:
   // Boost 1.81's any_completion_handler move-assignment recurses forever (it copies
@@ -66,6 +71,7 @@ class write_gate {
 
   void enqueue(op o) {
     if (busy_) {
+      ++queued_;
       pending_.push_back(std::move(o));  // rare: only a write behind a write
       return;
     }
@@ -74,6 +80,7 @@ class write_gate {
 
   void start(op&& o) {
     busy_ = true;
+    busy_since_ = std::chrono::steady_clock::now();
     current_.emplace(std::move(o));
     if (!current_->bytes.empty()) current_->owned.assign(1, boost::asio::buffer(current_->bytes));
     const buffers& b = current_->ref ? *current_->ref : current_->owned;
@@ -84,6 +91,7 @@ class write_gate {
       if (!pending_.empty()) {
         op next(std::move(pending_.front()));
         pending_.pop_front();
+        --queued_;
         start(std::move(next));
       }
       std::move(h)(ec, n);
@@ -92,6 +100,8 @@ class write_gate {
 
   socket_type sock_;
   bool busy_ = false;
+  std::size_t queued_ = 0;
+  std::chrono::steady_clock::time_point busy_since_{};
   std::optional<op> current_;
   // Writes waiting behind the current one: rare (a control frame during a data write)
   // and few. A list: empty, it allocates nothing (a std::deque allocates ~600 bytes up

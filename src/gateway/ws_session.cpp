@@ -20,6 +20,8 @@ constexpr std::string_view v1_suffix = "]}";
 // One write carries at most this much of the feed (Asio gathers 64 buffers per syscall).
 constexpr std::size_t max_batches_per_write = 60;
 constexpr std::size_t max_bytes_per_write = 1u << 20;
+// Control frames queued behind a write, at most, before pings go unanswered.
+constexpr std::size_t max_queued_controls = 64;
 }  // namespace
 
 ws_session::ws_session(gateway& gw, shard& sh, net::ip::tcp::socket socket,
@@ -143,7 +145,10 @@ void ws_session::on_read(beast::error_code ec, std::size_t n) {
       case ws_reader::kind::pong:
         break;
       case ws_reader::kind::ping:
-        if (!close_sent_) send_control(0xA, ev.payload);
+        // A peer that pings without reading gets no unbounded pile of pongs: past a few
+        // queued writes, pings go unanswered (RFC 6455 §5.5.3 allows answering only the
+        // most recent), and a write stuck past --stall-timeout closes it (check()).
+        if (!close_sent_ && gate_.queued() < max_queued_controls) send_control(0xA, ev.payload);
         break;
       case ws_reader::kind::close:
         if (close_sent_) return finish();  // the answer to our close: done
@@ -341,7 +346,6 @@ void ws_session::begin_write(std::size_t frames, std::size_t deliveries,
     m.delivery_latency.observe_us(core::now_us() - oldest_ts_us);
   }
   writing_ = true;
-  write_started_ = clock::now();
   gate_.write_all(bufs_, [self = shared_from_this()](beast::error_code ec, std::size_t n) {
     self->on_write(ec, n);
   });
@@ -368,8 +372,8 @@ void ws_session::check(clock::time_point now, std::int64_t now_s) {
     if (now - close_started_ > o.handshake_timeout) abort(nullptr);
     return;
   }
-  if (writing_ && now - write_started_ > o.stall_timeout) {
-    return abort(&shard_.metrics().dropped_stall);
+  if (gate_.busy() && now - gate_.busy_since() > o.stall_timeout) {
+    return abort(&shard_.metrics().dropped_stall);  // data or control frames: no progress
   }
   if (now - last_rx_ > o.idle_timeout) return abort(&shard_.metrics().dropped_idle);
   if (!ping_sent_ && now - last_rx_ > o.idle_timeout / 2) {

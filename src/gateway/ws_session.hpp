@@ -86,7 +86,6 @@ class ws_session : public viewer, public std::enable_shared_from_this<ws_session
   bool ping_sent_ = false;
   clock::time_point started_ = clock::now();  // handshake deadline
   clock::time_point last_rx_{};               // idle deadline, keep-alive pings
-  clock::time_point write_started_{};
   clock::time_point close_started_{};
 };
 
