@@ -103,7 +103,9 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
     ("listen", po::value(&c.listen)->default_value(c.listen), "HOST:PORT to serve HTTP and WebSocket on")
     ("threads", po::value(&c.threads)->default_value(0), "io threads (0: one per core)")
     ("redis", po::value(&c.redis), "redis://[:password@]host:port[/db]: required by ingest and gateway; serve without it uses the in-process broker")
-    ("channel", po::value(&c.channel)->default_value(c.channel), "Redis pub/sub channel")
+    ("redis-cluster", po::value(&c.redis_cluster), "host:port[,host:port...]: seed nodes of a Redis Cluster (7+); sharded pub/sub over partitioned channels instead of --redis")
+    ("cluster-partitions", po::value(&c.cluster_partitions)->default_value(c.cluster_partitions), "with --redis-cluster: partitions per channel family; the same on every ingest and gateway")
+    ("channel", po::value(&c.channel)->default_value(c.channel), "Redis pub/sub channel (with --redis-cluster: the prefix of the partitioned channels)")
     ("jwt-secret-file", po::value(&c.jwt_secret_file), "file holding the HS256 key (else env PEYK_JWT_SECRET)")
     ("jwt-previous-secret-file", po::value(&c.jwt_previous_secret_file), "key rotation: file holding the key being retired, still accepted (else env PEYK_JWT_PREVIOUS_SECRET; default: none)")
     ("jwt-leeway", po::value(&c.jwt_leeway_s)->default_value(2), "clock skew allowed on exp/nbf, seconds (0..5)")
@@ -172,6 +174,12 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
         cfg.gateway.queue = {qentries, qbytes};
         if (cfg.drain_timeout_s < 0 || cfg.drain_timeout_s > 600) return "--drain-timeout 0..600";
         if (cfg.listen.rfind(':') == std::string::npos) return "--listen takes HOST:PORT";
+        if (!cfg.redis.empty() && !cfg.redis_cluster.empty()) {
+          return "--redis and --redis-cluster exclude each other";
+        }
+        if (cfg.cluster_partitions < 1 || cfg.cluster_partitions > 4096) {
+          return "--cluster-partitions must be 1..4096";
+        }
         return {};
       });
 }

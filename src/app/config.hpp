@@ -17,6 +17,8 @@ struct serve_config {
   std::string listen = "127.0.0.1:8082";
   unsigned threads = 0;  // 0: one per core
   std::string redis;     // empty: in-process broker
+  std::string redis_cluster;  // seed nodes host:port,...; exclusive with redis
+  std::size_t cluster_partitions = 64;
   std::string channel = "dlchannel";
   std::string jwt_secret_file;
   std::string jwt_previous_secret_file;  // key rotation: the key being retired

@@ -53,8 +53,8 @@ const char* usage =
     "\n"
     "commands:\n"
     "  serve   run the whole service in one process (ingest API, WebSocket gateway, panel)\n"
-    "  ingest  run only the courier ingest API, publishing to Redis (needs --redis)\n"
-    "  gateway run only the WebSocket gateway and panel, subscribed to Redis (needs --redis)\n"
+    "  ingest  run only the courier ingest API, publishing to Redis (needs --redis or --redis-cluster)\n"
+    "  gateway run only the WebSocket gateway and panel, subscribed to Redis (needs --redis or --redis-cluster)\n"
     "  demo    serve with a throwaway key and print an admin token and the panel URL\n"
     "  token   print a signed token for a courier or viewer\n"
     "  simulate  drive simulated couriers against an ingest API\n"
@@ -88,9 +88,9 @@ int main(int argc, char** argv) {
     auto r = cmd == "serve"    ? peyk::app::role::all
              : cmd == "ingest" ? peyk::app::role::ingest
                                : peyk::app::role::gateway;
-    if (r != peyk::app::role::all && cfg->redis.empty()) {
-      std::cerr << "peyk: `peyk " << cmd << "` needs --redis redis://HOST:PORT (the roles meet "
-                << "there); `peyk serve` runs both in one process\n";
+    if (r != peyk::app::role::all && cfg->redis.empty() && cfg->redis_cluster.empty()) {
+      std::cerr << "peyk: `peyk " << cmd << "` needs --redis redis://HOST:PORT or --redis-cluster "
+                << "HOST:PORT,... (the roles meet there); `peyk serve` runs both in one process\n";
       return 2;
     }
     return peyk::app::run_serve(std::move(*cfg), r);

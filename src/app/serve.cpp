@@ -17,6 +17,7 @@
 #include "auth/token_cache.hpp"
 #include "broker/memory_broker.hpp"
 #include "broker/redis_broker.hpp"
+#include "broker/redis_cluster_broker.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/rate_limiter.hpp"
@@ -72,6 +73,7 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
   std::string secret, previous_secret;
   tcp::endpoint ep;
   std::optional<broker::redis_config> redis;
+  std::optional<broker::cluster_config> cluster;
   try {
     secret = load_secret(cfg.jwt_secret_file);
     previous_secret = load_previous_secret(cfg.jwt_previous_secret_file);
@@ -81,6 +83,14 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
       redis->channel = cfg.channel;
       redis->write_last_known = r != role::gateway;
       redis->subscribe = r != role::ingest;
+    }
+    if (!cfg.redis_cluster.empty()) {
+      cluster.emplace();
+      cluster->seeds = broker::parse_cluster_seeds(cfg.redis_cluster);
+      cluster->channel = cfg.channel;
+      cluster->partitions = cfg.cluster_partitions;
+      cluster->write_last_known = r != role::gateway;
+      cluster->subscribe = r != role::ingest;
     }
   } catch (const std::exception& e) {
     std::cerr << "peyk: " << e.what() << "\n";
@@ -116,7 +126,9 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
   }
 
   std::unique_ptr<broker::broker> owned_bus;
-  if (redis) {
+  if (cluster) {
+    owned_bus = std::make_unique<broker::redis_cluster_broker>(*cluster, metrics);
+  } else if (redis) {
     owned_bus = std::make_unique<broker::redis_broker>(*redis, metrics);
   } else {
     owned_bus = std::make_unique<broker::memory_broker>();
@@ -125,6 +137,7 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
   gateway::gateway gw(cfg.gateway, store, metrics, contexts);
   if (r != role::ingest) {
     bus.subscribe([&gw](const broker::location_ptr& loc) { gw.on_message(loc); });
+    gw.set_broker(&bus);  // viewers tell it what they need
   }
   bus.start();
   metrics.broker_connected.set(bus.connected() ? 1 : 0);

@@ -40,7 +40,14 @@ class broker {
   // True while messages can be published and received (drives /readyz).
   virtual bool connected() const = 0;
 
-  virtual const char* name() const = 0;  // "memory", "redis"
+  virtual const char* name() const = 0;  // "memory", "redis", "redis-cluster"
+
+  // What this process's viewers need (any thread; +1 when a viewer joins, -1 when it
+  // leaves): every courier (admins, dispatchers), or the couriers carrying some orders
+  // (customers). A broker that subscribes on demand (Redis Cluster) follows it; one that
+  // carries every message anyway ignores it.
+  virtual void need_all(int /*delta*/) {}
+  virtual void need_orders(std::span<const std::string> /*orders*/, int /*delta*/) {}
 };
 
 }  // namespace peyk::broker

@@ -95,6 +95,15 @@ std::string metrics::render() const {
          broker_reconnects);
   simple(out, "peyk_broker_invalid_messages_total", "counter",
          "Invalid messages seen on the channel (dropped).", broker_invalid);
+  simple(out, "peyk_cluster_nodes", "gauge", "Redis Cluster masters in the slot map.",
+         cluster_nodes);
+  simple(out, "peyk_cluster_topology_refreshes_total", "counter",
+         "Redis Cluster topology reads (CLUSTER SLOTS).", cluster_refreshes);
+  simple(out, "peyk_cluster_redirects_total", "counter", "Redis Cluster MOVED/ASK replies followed.",
+         cluster_redirects);
+  simple(out, "peyk_cluster_partitions_subscribed", "gauge",
+         "Sharded channels (partitions) subscribed by this process.",
+         cluster_partitions_subscribed);
   simple(out, "peyk_publish_errors_total", "counter", "Publishes the broker refused.",
          publish_errors);
   header(out, "peyk_ingest_requests_total", "counter", "Ingest API requests, by HTTP status.");

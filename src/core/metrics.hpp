@@ -66,6 +66,10 @@ struct metrics {
   counter broker_invalid;   // invalid messages seen on the channel
   counter broker_reconnects;
   gauge broker_connected;
+  gauge cluster_nodes;                  // Redis Cluster masters in the slot map
+  counter cluster_refreshes;            // CLUSTER SLOTS reads
+  counter cluster_redirects;            // MOVED / ASK replies followed
+  gauge cluster_partitions_subscribed;  // sharded channels subscribed here
   counter publish_errors;
   std::array<counter, 600> ingest_by_status;  // index = HTTP status
   histogram delivery_latency;                 // ts -> handed to the socket

@@ -111,6 +111,19 @@ void gateway::accept(std::size_t index, net::ip::tcp::socket socket,
       ->run(std::move(req));
 }
 
+void gateway::need(const auth::identity& who, int delta) {
+  if (!broker_) return;
+  switch (who.role) {
+    case auth::role::admin:
+    case auth::role::dispatcher:  // a fleet's couriers may be in any partition
+      return broker_->need_all(delta);
+    case auth::role::customer:
+      return broker_->need_orders(who.orders, delta);
+    case auth::role::courier:
+      return;
+  }
+}
+
 void gateway::start() {
   for (auto& s : shards_) net::post(s->ioc(), [p = s.get()] { p->start(); });
 }

@@ -92,6 +92,11 @@ class gateway {
               boost::beast::http::request<boost::beast::http::string_body> req,
               std::shared_ptr<const auth::identity> who, subprotocol proto);
 
+  // The broker told what viewers need (subscription on demand); before start().
+  void set_broker(broker::broker* b) { broker_ = b; }
+  // A viewer joins (+1) or leaves (-1): any thread.
+  void need(const auth::identity& who, int delta);
+
   void start();
   // Closes every viewer with `code` (1001 on shutdown); any thread.
   void close_all(std::uint16_t code);
@@ -106,6 +111,7 @@ class gateway {
   core::metrics& metrics_;
   std::vector<std::unique_ptr<shard>> shards_;
   std::atomic<std::size_t> customers_{0};
+  broker::broker* broker_ = nullptr;
   friend class ws_session;
 };
 

@@ -62,6 +62,8 @@ void ws_session::run(http::request<http::string_body> req) {
   // upgrade answer, and what the hub dispatches from now on must reach it. Until the
   // handshake completes, updates wait (in the feed past the cursor, or in the queue).
   shard_.viewers().add(shared_from_this());
+  gw_.need(*who_, +1);
+  needs_ = true;
   http::async_write(
       gate_.next_layer(), res,
       [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_accept(ec); });
@@ -216,6 +218,7 @@ void ws_session::finish() {
   gate_.next_layer().shutdown(net::socket_base::shutdown_both, ignored);
   gate_.next_layer().close(ignored);
   queue_.clear();
+  if (needs_) gw_.need(*who_, -1);
   shard_.viewers().remove(this);  // may release the last reference but one (ours)
 }
 

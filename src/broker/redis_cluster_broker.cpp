@@ -1,0 +1,660 @@
+#include "broker/redis_cluster_broker.hpp"
+
+#include <cmath>
+#include <map>
+#include <stdexcept>
+#include <unordered_map>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "broker/cluster_slots.hpp"
+#include "broker/redis_link.hpp"
+#include "core/clock.hpp"
+#include "core/codec.hpp"
+#include "core/log.hpp"
+
+namespace peyk::broker {
+
+namespace net = boost::asio;
+using clock = std::chrono::steady_clock;
+using cluster::family;
+
+std::vector<std::pair<std::string, unsigned short>> parse_cluster_seeds(const std::string& list) {
+  std::vector<std::pair<std::string, unsigned short>> out;
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    auto end = list.find(',', start);
+    if (end == std::string::npos) end = list.size();
+    auto item = list.substr(start, end - start);
+    start = end + 1;
+    if (item.empty()) continue;
+    auto colon = item.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == item.size()) {
+      throw std::invalid_argument("--redis-cluster takes host:port[,host:port...], not '" + item +
+                                  "'");
+    }
+    auto host = item.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+    }
+    int port = 0;
+    try {
+      std::size_t used = 0;
+      port = std::stoi(item.substr(colon + 1), &used);
+      if (used != item.size() - colon - 1) port = 0;
+    } catch (...) {
+      port = 0;
+    }
+    if (port <= 0 || port > 65535) {
+      throw std::invalid_argument("--redis-cluster: bad port in '" + item + "'");
+    }
+    out.emplace_back(host, static_cast<unsigned short>(port));
+  }
+  if (out.empty()) throw std::invalid_argument("--redis-cluster: no seed node given");
+  return out;
+}
+
+namespace {
+
+std::string addr_of(const std::string& host, unsigned short port) {
+  return host + ":" + std::to_string(port);
+}
+
+// "MOVED 3999 127.0.0.1:6381" / "ASK 3999 127.0.0.1:6381" -> the address; empty otherwise.
+std::string redirect_target(std::string_view error, std::string_view kind) {
+  if (error.substr(0, kind.size()) != kind) return {};
+  auto sp = error.rfind(' ');
+  if (sp == std::string_view::npos) return {};
+  return std::string(error.substr(sp + 1));
+}
+
+}  // namespace
+
+struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
+  struct node {
+    std::string addr;
+    std::shared_ptr<redis_link> cmd, sub;
+  };
+  // One sharded channel: family f, partition p.
+  struct channel {
+    family f;
+    std::size_t p;
+    std::string name;
+    bool wanted = false;
+    node* on = nullptr;  // where SSUBSCRIBE was sent
+    bool confirmed = false;
+    bool warmed = false;
+    bool warming = false;
+    clock::time_point unwanted_since{};
+  };
+  // The commands of one partition in one publish: they go to one master together.
+  struct group {
+    std::size_t p;
+    std::vector<std::string> cmds;
+  };
+  struct publish_state {
+    std::size_t remaining;
+    bool failed = false;
+    publish_handler done;
+  };
+
+  impl(cluster_config c, core::metrics& m)
+      : cfg(std::move(c)), metrics(m), names(cfg.channel, cfg.partitions), ticker(ioc) {
+    for (auto f : {family::courier, family::order}) {
+      for (std::size_t p = 0; p < names.partitions(); ++p) {
+        channels.push_back({f, p, names.channel(f, p)});
+      }
+    }
+    for (std::size_t i = 0; i < channels.size(); ++i) by_name[channels[i].name] = i;
+    owner.assign(names.partitions(), nullptr);
+    order_need.assign(names.partitions(), 0);
+  }
+
+  cluster_config cfg;
+  core::metrics& metrics;
+  cluster::naming names;
+  net::io_context ioc{1};
+  net::steady_timer ticker;
+  std::vector<message_handler> handlers;
+
+  std::map<std::string, std::unique_ptr<node>> nodes;  // masters (and ASK targets)
+  std::vector<node*> owner;                            // per partition
+  std::vector<channel> channels;                       // c partitions, then o partitions
+  std::unordered_map<std::string, std::size_t> by_name;
+  bool topology_ok = false;
+  bool refreshing = false;
+  bool refresh_needed = true;
+  clock::time_point last_refresh{};
+  std::shared_ptr<redis_link> probe;  // to a seed, while no master is reachable
+  std::size_t next_seed = 0;
+  clock::time_point probe_since{};
+  std::size_t next_query = 0;
+
+  int all_need = 0;
+  std::unordered_map<std::string, int> order_count;
+  std::vector<int> order_need;  // per partition: orders with a viewer
+
+  std::atomic<bool> ready{false};
+  core::log_limiter invalid_log{5};
+
+  channel& chan(family f, std::size_t p) {
+    return channels[(f == family::courier ? 0 : names.partitions()) + p];
+  }
+
+  // ---- delivery
+
+  void deliver(std::string_view payload, const channel* from) {
+    auto loc = core::decode_broker_message(payload);
+    if (!loc) {
+      metrics.broker_invalid.inc();
+      if (invalid_log.allow()) {
+        core::log(core::log_level::warn,
+                  "invalid message on " + (from ? from->name : std::string("a partition")) + " (" +
+                      loc.error().message + "), dropped");
+      }
+      return;
+    }
+    // An order partition repeats what the courier's partition carries: skip it when that
+    // one is subscribed here.
+    if (from && from->f == family::order &&
+        chan(family::courier, cluster::partition_of(loc->courier_id, names.partitions()))
+            .confirmed) {
+      return;
+    }
+    if (loc->ts_us == 0) loc->ts_us = core::now_us();
+    auto ptr = std::make_shared<const core::location>(std::move(*loc));
+    for (auto& h : handlers) h(ptr);
+  }
+
+  // ---- nodes and topology
+
+  node* ensure_node(const std::string& host, unsigned short port) {
+    auto a = addr_of(host, port);
+    auto& slot = nodes[a];
+    if (slot) return slot.get();
+    slot = std::make_unique<node>();
+    auto* n = slot.get();
+    n->addr = a;
+    link_target t{host, port, cfg.password, 0, cfg.max_backoff};
+    n->cmd = std::make_shared<redis_link>(ioc, t, metrics, "command " + a);
+    n->cmd->on_up = [this] {
+      update_ready();
+      reconcile();
+    };
+    n->cmd->on_down = [this] {
+      refresh_needed = true;
+      update_ready();
+    };
+    n->cmd->start();
+    if (cfg.subscribe) {
+      n->sub = std::make_shared<redis_link>(ioc, t, metrics, "subscriber " + a);
+      n->sub->on_up = [this] { reconcile(); };
+      n->sub->on_down = [this, n] { sub_lost(n); };
+      n->sub->on_push = [this, n](redisReply* r) { return on_push(n, r); };
+      n->sub->start();
+    }
+    return n;
+  }
+
+  void drop_node(node* n) {
+    for (auto& c : channels) {
+      if (c.on == n) {
+        c.on = nullptr;
+        c.confirmed = c.warmed = false;
+      }
+    }
+    for (auto& o : owner) {
+      if (o == n) o = nullptr;
+    }
+    n->cmd->stop();
+    if (n->sub) n->sub->stop();
+    core::log(core::log_level::info, "redis cluster: " + n->addr + " is no longer a master");
+    nodes.erase(n->addr);
+  }
+
+  void refresh() {
+    if (refreshing) return;
+    // Ask a master we are connected to, in turn; with none, a seed.
+    std::vector<redis_link*> up;
+    for (auto& [a, n] : nodes) {
+      if (n->cmd->up()) up.push_back(n->cmd.get());
+    }
+    redis_link* via = nullptr;
+    if (!up.empty()) {
+      via = up[next_query++ % up.size()];
+    } else {
+      if (probe && !probe->up() && clock::now() - probe_since > std::chrono::seconds(1)) {
+        probe->stop();
+        probe.reset();
+      }
+      if (!probe) {
+        auto& [host, port] = cfg.seeds[next_seed++ % cfg.seeds.size()];
+        probe = std::make_shared<redis_link>(
+            ioc, link_target{host, port, cfg.password, 0, cfg.max_backoff}, metrics,
+            "seed " + addr_of(host, port));
+        probe->on_up = [this] { refresh(); };
+        probe_since = clock::now();
+        probe->start();
+      }
+      if (!probe->up()) return;
+      via = probe.get();
+    }
+    refreshing = true;
+    refresh_needed = false;
+    last_refresh = clock::now();
+    metrics.cluster_refreshes.inc();
+    std::string c;
+    append_command(c, {"CLUSTER", "SLOTS"});
+    auto via_host = via->target().host;
+    via->command(c, 1, [self = shared_from_this(), via_host](bool ok, redisReply* r,
+                                                             std::string_view error) {
+      self->refreshing = false;
+      if (!ok || !r || r->type != REDIS_REPLY_ARRAY) {
+        self->refresh_needed = true;
+        if (!error.empty()) {
+          core::log(core::log_level::warn,
+                    "redis cluster: CLUSTER SLOTS failed: " + std::string(error.substr(0, 200)));
+        }
+        return;
+      }
+      self->apply_slots(r, via_host);
+    });
+  }
+
+  void apply_slots(redisReply* r, const std::string& via_host) {
+    struct range {
+      int lo, hi;
+      std::string host;
+      unsigned short port;
+    };
+    std::vector<range> ranges;
+    for (std::size_t i = 0; i < r->elements; ++i) {
+      auto* e = r->element[i];
+      if (e->type != REDIS_REPLY_ARRAY || e->elements < 3) continue;
+      auto* m = e->element[2];
+      if (e->element[0]->type != REDIS_REPLY_INTEGER ||
+          e->element[1]->type != REDIS_REPLY_INTEGER || m->type != REDIS_REPLY_ARRAY ||
+          m->elements < 2 || m->element[1]->type != REDIS_REPLY_INTEGER) {
+        continue;
+      }
+      std::string host(reply_text(m->element[0]));
+      if (host.empty() || host == "?") host = via_host;  // the node does not know its address
+      ranges.push_back({static_cast<int>(e->element[0]->integer),
+                        static_cast<int>(e->element[1]->integer), host,
+                        static_cast<unsigned short>(m->element[1]->integer)});
+    }
+    std::vector<node*> next(names.partitions(), nullptr);
+    std::map<std::string, bool> masters;
+    bool complete = true;
+    for (std::size_t p = 0; p < names.partitions(); ++p) {
+      int s = names.slot(p);
+      for (auto& rg : ranges) {
+        if (s >= rg.lo && s <= rg.hi) {
+          next[p] = ensure_node(rg.host, rg.port);
+          break;
+        }
+      }
+      if (!next[p]) complete = false;
+    }
+    for (auto& rg : ranges) masters[addr_of(rg.host, rg.port)] = true;
+    bool changed = next != owner;
+    owner = next;
+    std::vector<node*> gone;
+    for (auto& [a, n] : nodes) {
+      if (!masters.count(a)) gone.push_back(n.get());
+    }
+    for (auto* n : gone) drop_node(n);
+    if (probe) {
+      probe->stop();
+      probe.reset();
+    }
+    if (complete != topology_ok || changed) {
+      core::log(complete ? core::log_level::info : core::log_level::warn,
+                "redis cluster: " + std::to_string(masters.size()) + " masters" +
+                    (complete ? "" : ", some partitions have no master") + "; " +
+                    std::to_string(names.partitions()) + " partitions per family");
+    }
+    topology_ok = complete;
+    if (!complete) refresh_needed = true;
+    metrics.cluster_nodes.set(static_cast<std::int64_t>(masters.size()));
+    reconcile();
+    update_ready();
+  }
+
+  // ---- subscriptions
+
+  void set_wanted() {
+    bool all = cfg.subscribe && all_need > 0;
+    auto now = clock::now();
+    for (auto& c : channels) {
+      bool w = cfg.subscribe &&
+               (c.f == family::courier ? all : (!all && order_need[c.p] > 0));
+      if (c.wanted && !w) c.unwanted_since = now;
+      c.wanted = w;
+    }
+    reconcile();
+  }
+
+  void reconcile() {
+    if (!cfg.subscribe) return;
+    auto now = clock::now();
+    std::int64_t subscribed = 0;
+    for (auto& c : channels) {
+      node* o = owner[c.p];
+      if (c.wanted || (c.on && now - c.unwanted_since < cfg.linger)) {
+        if (c.on && c.on != o) unsubscribe(c);
+        if (!c.on && o && o->sub->up()) {
+          std::string cmd;
+          append_command(cmd, {"SSUBSCRIBE", c.name});
+          o->sub->send_only(cmd);
+          c.on = o;
+          c.confirmed = c.warmed = false;
+        }
+      } else if (c.on) {
+        unsubscribe(c);
+      }
+      if (c.confirmed) ++subscribed;
+      if (c.confirmed && !c.warmed) warm(c);
+    }
+    metrics.cluster_partitions_subscribed.set(subscribed);
+    update_ready();
+  }
+
+  void unsubscribe(channel& c) {
+    if (c.on && c.on->sub->up()) {
+      std::string cmd;
+      append_command(cmd, {"SUNSUBSCRIBE", c.name});
+      c.on->sub->send_only(cmd);
+    }
+    c.on = nullptr;
+    c.confirmed = c.warmed = false;
+  }
+
+  void sub_lost(node* n) {
+    for (auto& c : channels) {
+      if (c.on == n) {
+        c.on = nullptr;
+        c.confirmed = c.warmed = false;
+      }
+    }
+    refresh_needed = true;
+    update_ready();
+  }
+
+  bool on_push(node* n, redisReply* r) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3) return false;
+    auto kind = reply_text(r->element[0]);
+    auto it = by_name.find(std::string(reply_text(r->element[1])));
+    channel* c = it == by_name.end() ? nullptr : &channels[it->second];
+    if (kind == "smessage") {
+      if (c) deliver(reply_text(r->element[2]), c);
+      return true;
+    }
+    if (kind == "ssubscribe") {
+      if (c && c->on == n) {
+        c->confirmed = true;
+        warm(*c);
+        reconcile();
+      }
+      return true;
+    }
+    if (kind == "sunsubscribe") {
+      // Unrequested (the slot moved away from this node, e.g. after a failover): find
+      // the new owner.
+      if (c && c->on == n) {
+        c->on = nullptr;
+        c->confirmed = c->warmed = false;
+        refresh_needed = true;
+        update_ready();
+      }
+      return true;
+    }
+    return false;
+  }
+
+  // Reads a partition's last-known hash, so what was published while it was not
+  // subscribed here still reaches viewers (newest location per courier).
+  void warm(channel& c) {
+    if (c.warmed || c.warming || !c.on || !c.on->cmd->up()) return;
+    c.warming = true;
+    std::string cmd;
+    append_command(cmd, {"HGETALL", names.hash(c.f, c.p)});
+    std::size_t idx = static_cast<std::size_t>(&c - channels.data());
+    c.on->cmd->command(cmd, 1, [self = shared_from_this(), idx, on = c.on](
+                                   bool ok, redisReply* r, std::string_view) {
+      auto& ch = self->channels[idx];
+      ch.warming = false;
+      if (ch.on != on || !ch.confirmed) return;  // moved meanwhile; warmed again there
+      if (!ok || !r || r->type != REDIS_REPLY_ARRAY) return;  // retried on the next tick
+      for (std::size_t i = 1; i < r->elements; i += 2) {
+        self->deliver(reply_text(r->element[i]), ch.f == family::courier ? nullptr : &ch);
+      }
+      ch.warmed = true;
+      self->update_ready();
+    });
+  }
+
+  void update_ready() {
+    bool ok = topology_ok;
+    if (ok && !cfg.subscribe) {
+      ok = false;
+      for (auto& [a, n] : nodes) ok = ok || n->cmd->up();
+    }
+    if (ok && cfg.subscribe) {
+      // Every partition needed here is subscribed and read, unless its master is
+      // unreachable: then no gateway can do better, and this one still serves the rest.
+      for (auto& c : channels) {
+        if (!c.wanted) continue;
+        node* o = owner[c.p];
+        if (o && o->sub->up() && o->cmd->up() && !(c.confirmed && c.warmed)) {
+          ok = false;
+          break;
+        }
+      }
+    }
+    ready = ok;
+    metrics.broker_connected.set(ok ? 1 : 0);
+  }
+
+  // ---- publishing
+
+  void send_group(std::shared_ptr<publish_state> st, std::shared_ptr<group> g, node* to,
+                  bool asking, int hops) {
+    if (!to || !to->cmd->up()) return finish(st, false);
+    std::string bytes;
+    std::size_t replies = 0;
+    for (auto& c : g->cmds) {
+      if (asking) {
+        append_command(bytes, {"ASKING"});
+        ++replies;
+      }
+      bytes += c;
+      ++replies;
+    }
+    to->cmd->command(bytes, replies, [self = shared_from_this(), st, g, hops](
+                                         bool ok, redisReply* r, std::string_view error) {
+      if (ok) return self->finish(st, true);
+      if (!r) {
+        self->refresh_needed = true;  // the connection failed: maybe a failover
+        return self->finish(st, false);
+      }
+      std::string err(error);
+      auto moved = redirect_target(err, "MOVED ");
+      auto ask = redirect_target(err, "ASK ");
+      if ((moved.empty() && ask.empty()) || hops >= 3) return self->finish(st, false);
+      self->metrics.cluster_redirects.inc();
+      auto& target = moved.empty() ? ask : moved;
+      auto colon = target.rfind(':');
+      if (colon == std::string::npos) return self->finish(st, false);
+      node* n = nullptr;
+      try {
+        n = self->ensure_node(target.substr(0, colon),
+                              static_cast<unsigned short>(std::stoi(target.substr(colon + 1))));
+      } catch (...) {
+        return self->finish(st, false);
+      }
+      if (!moved.empty()) {
+        self->owner[g->p] = n;
+        self->refresh_needed = true;
+      }
+      // A fresh connection is not up yet: wait for it briefly rather than fail.
+      self->send_when_up(st, g, n, moved.empty(), hops + 1, 0);
+    });
+  }
+
+  void send_when_up(std::shared_ptr<publish_state> st, std::shared_ptr<group> g, node* n,
+                    bool asking, int hops, int waited) {
+    if (n->cmd->up() || waited >= 20) return send_group(st, g, n, asking, hops);
+    auto t = std::make_shared<net::steady_timer>(ioc, std::chrono::milliseconds(10));
+    std::string addr = n->addr;
+    t->async_wait([self = shared_from_this(), t, st, g, addr, asking, hops,
+                   waited](boost::system::error_code) {
+      auto it = self->nodes.find(addr);
+      if (it == self->nodes.end()) return self->finish(st, false);
+      self->send_when_up(st, g, it->second.get(), asking, hops, waited + 1);
+    });
+  }
+
+  void finish(const std::shared_ptr<publish_state>& st, bool ok) {
+    if (!ok) st->failed = true;
+    if (--st->remaining == 0) {
+      st->done(st->failed ? make_error_code(boost::system::errc::io_error)
+                          : boost::system::error_code{});
+    }
+  }
+
+  void tick() {
+    auto now = clock::now();
+    bool degraded = !topology_ok;
+    for (auto& [a, n] : nodes) {
+      n->cmd->check(now);
+      if (n->sub) n->sub->check(now);
+      degraded = degraded || !n->cmd->up() || (n->sub && !n->sub->up());
+    }
+    auto since = now - last_refresh;
+    if ((refresh_needed && since > std::chrono::milliseconds(200)) ||
+        (degraded && since > std::chrono::milliseconds(500)) || since > std::chrono::seconds(10)) {
+      refresh();
+    }
+    reconcile();
+    ticker.expires_after(std::chrono::milliseconds(100));
+    ticker.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->tick();
+    });
+  }
+
+  void stop_all() {
+    for (auto& [a, n] : nodes) {
+      n->cmd->stop();
+      if (n->sub) n->sub->stop();
+    }
+    if (probe) probe->stop();
+    ticker.cancel();
+    ioc.stop();
+  }
+};
+
+redis_cluster_broker::redis_cluster_broker(cluster_config cfg, core::metrics& metrics)
+    : impl_(std::make_shared<impl>(std::move(cfg), metrics)) {
+  if (impl_->cfg.seeds.empty()) throw std::invalid_argument("--redis-cluster: no seed node given");
+}
+
+redis_cluster_broker::~redis_cluster_broker() {
+  stop();
+}
+
+void redis_cluster_broker::subscribe(message_handler handler) {
+  impl_->handlers.push_back(std::move(handler));
+}
+
+void redis_cluster_broker::start() {
+  net::post(impl_->ioc, [i = impl_] {
+    i->refresh();
+    i->tick();
+  });
+  thread_ = std::thread([i = impl_] { i->ioc.run(); });
+}
+
+void redis_cluster_broker::stop() {
+  if (!thread_.joinable()) return;
+  net::post(impl_->ioc, [i = impl_] { i->stop_all(); });
+  thread_.join();
+}
+
+bool redis_cluster_broker::connected() const {
+  return impl_->ready.load();
+}
+
+void redis_cluster_broker::need_all(int delta) {
+  net::post(impl_->ioc, [i = impl_, delta] {
+    i->all_need += delta;
+    i->set_wanted();
+  });
+}
+
+void redis_cluster_broker::need_orders(std::span<const std::string> orders, int delta) {
+  if (orders.empty()) return;
+  net::post(impl_->ioc, [i = impl_, orders = std::vector<std::string>(orders.begin(), orders.end()),
+                         delta] {
+    for (auto& o : orders) {
+      auto p = cluster::partition_of(o, i->names.partitions());
+      int& n = i->order_count[o];
+      int before = n;
+      n += delta;
+      if (before <= 0 && n > 0) ++i->order_need[p];
+      if (before > 0 && n <= 0) --i->order_need[p];
+      if (n <= 0) i->order_count.erase(o);
+    }
+    i->set_wanted();
+  });
+}
+
+void redis_cluster_broker::publish(std::span<const location_ptr> batch, publish_handler done) {
+  const auto& names = impl_->names;
+  const auto& cfg = impl_->cfg;
+  // Formatting happens on the caller's thread; one group per partition touched.
+  std::vector<std::shared_ptr<impl::group>> groups;
+  // Partition p of both families shares a slot: one group per p.
+  auto group_for = [&](std::size_t p) -> impl::group& {
+    for (auto& g : groups) {
+      if (g->p == p) return *g;
+    }
+    groups.push_back(std::make_shared<impl::group>(impl::group{p, {}}));
+    return *groups.back();
+  };
+  auto add = [](impl::group& g, std::initializer_list<std::string_view> args) {
+    g.cmds.emplace_back();
+    append_command(g.cmds.back(), args);
+  };
+  for (const auto& loc : batch) {
+    auto json = core::encode_location(*loc);
+    auto p = cluster::partition_of(loc->courier_id, names.partitions());
+    auto& g = group_for(p);
+    add(g, {"SPUBLISH", names.channel(family::courier, p), json});
+    if (cfg.write_last_known) {
+      add(g, {"HSET", names.hash(family::courier, p), loc->courier_id, json});
+      if (std::abs(loc->latitude) <= 85.05112878) {  // Redis GEO's latitude range
+        char lon[32], lat[32];
+        std::snprintf(lon, sizeof lon, "%.6f", loc->longitude);
+        std::snprintf(lat, sizeof lat, "%.6f", loc->latitude);
+        add(g, {"GEOADD", names.geo(p), lon, lat, loc->courier_id});
+      }
+    }
+    for (const auto& order : loc->orders) {
+      auto q = cluster::partition_of(order, names.partitions());
+      auto& og = group_for(q);
+      add(og, {"SPUBLISH", names.channel(family::order, q), json});
+      if (cfg.write_last_known) add(og, {"HSET", names.hash(family::order, q), order, json});
+    }
+  }
+  if (groups.empty()) return done({});
+  net::post(impl_->ioc, [i = impl_, groups = std::move(groups), done = std::move(done)]() mutable {
+    auto st = std::make_shared<impl::publish_state>(impl::publish_state{groups.size(), false,
+                                                                        std::move(done)});
+    for (auto& g : groups) i->send_group(st, g, i->owner[g->p], false, 0);
+  });
+}
+
+}  // namespace peyk::broker
