@@ -15,8 +15,8 @@ namespace peyk::app {
 
 struct serve_config {
   std::string listen = "127.0.0.1:8082";
-  unsigned threads = 0;  // 0: one per core
-  std::string redis;     // empty: in-process broker
+  unsigned threads = 0;       // 0: one per core
+  std::string redis;          // empty: in-process broker
   std::string redis_cluster;  // seed nodes host:port,...; exclusive with redis
   std::size_t cluster_partitions = 64;
   std::string channel = "dlchannel";

@@ -218,12 +218,13 @@ void redis_broker::publish(std::span<const location_ptr> batch, publish_handler 
       }
     }
   }
-  net::post(
-      impl_->ioc, [i = impl_, cmds = std::move(cmds), replies, done = std::move(done)]() mutable {
-        i->cmd->command(cmds, replies, [done = std::move(done)](bool ok, redisReply*, std::string_view) {
+  net::post(impl_->ioc, [i = impl_, cmds = std::move(cmds), replies,
+                         done = std::move(done)]() mutable {
+    i->cmd->command(
+        cmds, replies, [done = std::move(done)](bool ok, redisReply*, std::string_view) {
           done(ok ? boost::system::error_code{} : make_error_code(boost::system::errc::io_error));
         });
-      });
+  });
 }
 
 }  // namespace peyk::broker

@@ -150,9 +150,9 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
     if (!loc) {
       metrics.broker_invalid.inc();
       if (invalid_log.allow()) {
-        core::log(core::log_level::warn,
-                  "invalid message on " + (from ? from->name : std::string("a partition")) + " (" +
-                      loc.error().message + "), dropped");
+        core::log(core::log_level::warn, "invalid message on " +
+                                             (from ? from->name : std::string("a partition")) +
+                                             " (" + loc.error().message + "), dropped");
       }
       return;
     }
@@ -248,19 +248,20 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
     std::string c;
     append_command(c, {"CLUSTER", "SLOTS"});
     auto via_host = via->target().host;
-    via->command(c, 1, [self = shared_from_this(), via_host](bool ok, redisReply* r,
-                                                             std::string_view error) {
-      self->refreshing = false;
-      if (!ok || !r || r->type != REDIS_REPLY_ARRAY) {
-        self->refresh_needed = true;
-        if (!error.empty()) {
-          core::log(core::log_level::warn,
-                    "redis cluster: CLUSTER SLOTS failed: " + std::string(error.substr(0, 200)));
-        }
-        return;
-      }
-      self->apply_slots(r, via_host);
-    });
+    via->command(
+        c, 1,
+        [self = shared_from_this(), via_host](bool ok, redisReply* r, std::string_view error) {
+          self->refreshing = false;
+          if (!ok || !r || r->type != REDIS_REPLY_ARRAY) {
+            self->refresh_needed = true;
+            if (!error.empty()) {
+              core::log(core::log_level::warn, "redis cluster: CLUSTER SLOTS failed: " +
+                                                   std::string(error.substr(0, 200)));
+            }
+            return;
+          }
+          self->apply_slots(r, via_host);
+        });
   }
 
   void apply_slots(redisReply* r, const std::string& via_host) {
@@ -329,8 +330,7 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
     bool all = cfg.subscribe && all_need > 0;
     auto now = clock::now();
     for (auto& c : channels) {
-      bool w = cfg.subscribe &&
-               (c.f == family::courier ? all : (!all && order_need[c.p] > 0));
+      bool w = cfg.subscribe && (c.f == family::courier ? all : (!all && order_need[c.p] > 0));
       if (c.wanted && !w) c.unwanted_since = now;
       c.wanted = w;
     }
@@ -422,18 +422,19 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
     std::string cmd;
     append_command(cmd, {"HGETALL", names.hash(c.f, c.p)});
     std::size_t idx = static_cast<std::size_t>(&c - channels.data());
-    c.on->cmd->command(cmd, 1, [self = shared_from_this(), idx, on = c.on](
-                                   bool ok, redisReply* r, std::string_view) {
-      auto& ch = self->channels[idx];
-      ch.warming = false;
-      if (ch.on != on || !ch.confirmed) return;  // moved meanwhile; warmed again there
-      if (!ok || !r || r->type != REDIS_REPLY_ARRAY) return;  // retried on the next tick
-      for (std::size_t i = 1; i < r->elements; i += 2) {
-        self->deliver(reply_text(r->element[i]), ch.f == family::courier ? nullptr : &ch);
-      }
-      ch.warmed = true;
-      self->update_ready();
-    });
+    c.on->cmd->command(
+        cmd, 1,
+        [self = shared_from_this(), idx, on = c.on](bool ok, redisReply* r, std::string_view) {
+          auto& ch = self->channels[idx];
+          ch.warming = false;
+          if (ch.on != on || !ch.confirmed) return;  // moved meanwhile; warmed again there
+          if (!ok || !r || r->type != REDIS_REPLY_ARRAY) return;  // retried on the next tick
+          for (std::size_t i = 1; i < r->elements; i += 2) {
+            self->deliver(reply_text(r->element[i]), ch.f == family::courier ? nullptr : &ch);
+          }
+          ch.warmed = true;
+          self->update_ready();
+        });
   }
 
   void update_ready() {
@@ -473,35 +474,36 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
       bytes += c;
       ++replies;
     }
-    to->cmd->command(bytes, replies, [self = shared_from_this(), st, g, hops](
-                                         bool ok, redisReply* r, std::string_view error) {
-      if (ok) return self->finish(st, true);
-      if (!r) {
-        self->refresh_needed = true;  // the connection failed: maybe a failover
-        return self->finish(st, false);
-      }
-      std::string err(error);
-      auto moved = redirect_target(err, "MOVED ");
-      auto ask = redirect_target(err, "ASK ");
-      if ((moved.empty() && ask.empty()) || hops >= 3) return self->finish(st, false);
-      self->metrics.cluster_redirects.inc();
-      auto& target = moved.empty() ? ask : moved;
-      auto colon = target.rfind(':');
-      if (colon == std::string::npos) return self->finish(st, false);
-      node* n = nullptr;
-      try {
-        n = self->ensure_node(target.substr(0, colon),
-                              static_cast<unsigned short>(std::stoi(target.substr(colon + 1))));
-      } catch (...) {
-        return self->finish(st, false);
-      }
-      if (!moved.empty()) {
-        self->owner[g->p] = n;
-        self->refresh_needed = true;
-      }
-      // A fresh connection is not up yet: wait for it briefly rather than fail.
-      self->send_when_up(st, g, n, moved.empty(), hops + 1, 0);
-    });
+    to->cmd->command(
+        bytes, replies,
+        [self = shared_from_this(), st, g, hops](bool ok, redisReply* r, std::string_view error) {
+          if (ok) return self->finish(st, true);
+          if (!r) {
+            self->refresh_needed = true;  // the connection failed: maybe a failover
+            return self->finish(st, false);
+          }
+          std::string err(error);
+          auto moved = redirect_target(err, "MOVED ");
+          auto ask = redirect_target(err, "ASK ");
+          if ((moved.empty() && ask.empty()) || hops >= 3) return self->finish(st, false);
+          self->metrics.cluster_redirects.inc();
+          auto& target = moved.empty() ? ask : moved;
+          auto colon = target.rfind(':');
+          if (colon == std::string::npos) return self->finish(st, false);
+          node* n = nullptr;
+          try {
+            n = self->ensure_node(target.substr(0, colon),
+                                  static_cast<unsigned short>(std::stoi(target.substr(colon + 1))));
+          } catch (...) {
+            return self->finish(st, false);
+          }
+          if (!moved.empty()) {
+            self->owner[g->p] = n;
+            self->refresh_needed = true;
+          }
+          // A fresh connection is not up yet: wait for it briefly rather than fail.
+          self->send_when_up(st, g, n, moved.empty(), hops + 1, 0);
+        });
   }
 
   void send_when_up(std::shared_ptr<publish_state> st, std::shared_ptr<group> g, node* n,
@@ -596,19 +598,19 @@ void redis_cluster_broker::need_all(int delta) {
 
 void redis_cluster_broker::need_orders(std::span<const std::string> orders, int delta) {
   if (orders.empty()) return;
-  net::post(impl_->ioc, [i = impl_, orders = std::vector<std::string>(orders.begin(), orders.end()),
-                         delta] {
-    for (auto& o : orders) {
-      auto p = cluster::partition_of(o, i->names.partitions());
-      int& n = i->order_count[o];
-      int before = n;
-      n += delta;
-      if (before <= 0 && n > 0) ++i->order_need[p];
-      if (before > 0 && n <= 0) --i->order_need[p];
-      if (n <= 0) i->order_count.erase(o);
-    }
-    i->set_wanted();
-  });
+  net::post(impl_->ioc,
+            [i = impl_, orders = std::vector<std::string>(orders.begin(), orders.end()), delta] {
+              for (auto& o : orders) {
+                auto p = cluster::partition_of(o, i->names.partitions());
+                int& n = i->order_count[o];
+                int before = n;
+                n += delta;
+                if (before <= 0 && n > 0) ++i->order_need[p];
+                if (before > 0 && n <= 0) --i->order_need[p];
+                if (n <= 0) i->order_count.erase(o);
+              }
+              i->set_wanted();
+            });
 }
 
 void redis_cluster_broker::publish(std::span<const location_ptr> batch, publish_handler done) {
@@ -651,8 +653,8 @@ void redis_cluster_broker::publish(std::span<const location_ptr> batch, publish_
   }
   if (groups.empty()) return done({});
   net::post(impl_->ioc, [i = impl_, groups = std::move(groups), done = std::move(done)]() mutable {
-    auto st = std::make_shared<impl::publish_state>(impl::publish_state{groups.size(), false,
-                                                                        std::move(done)});
+    auto st = std::make_shared<impl::publish_state>(
+        impl::publish_state{groups.size(), false, std::move(done)});
     for (auto& g : groups) i->send_group(st, g, i->owner[g->p], false, 0);
   });
 }

@@ -1,0 +1,268 @@
+#include "broker/redis_cluster_broker.hpp"
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <random>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "broker/cluster_slots.hpp"
+#include "broker/redis_test_support.hpp"
+
+namespace peyk::broker {
+namespace {
+using namespace test_support;
+
+std::string run(const std::string& cmd) {
+  std::string out;
+  if (FILE* f = ::popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    while (auto n = std::fread(buf, 1, sizeof buf, f)) out.append(buf, n);
+    ::pclose(f);
+  }
+  return out;
+}
+
+std::string cli(int port, const std::string& args) {
+  return run("redis-cli -p " + std::to_string(port) + " " + args + " 2>&1");
+}
+
+bool port_free(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// A cluster node also listens on its port + 10000 (the cluster bus): both must be free.
+int free_cluster_port() {
+  static std::minstd_rand rng{std::random_device{}()};
+  for (;;) {
+    int p = 20000 + static_cast<int>(rng() % 25000);
+    if (port_free(p) && port_free(p + 10000)) return p;
+  }
+}
+
+// Three masters on free loopback ports, slots split evenly by `redis-cli --cluster create`.
+struct cluster3 {
+  cluster3() {
+    std::string create = "redis-cli --cluster create";
+    for (int i = 0; i < 3; ++i) {
+      int port = free_cluster_port();
+      auto dir = "/tmp/peyk-cluster-" + std::to_string(port);
+      std::system(("rm -rf " + dir + " && mkdir -p " + dir).c_str());
+      nodes.push_back(std::make_unique<redis_server>(
+          port, "",
+          "--cluster-enabled yes --cluster-node-timeout 1000 --dir " + dir +
+              " --cluster-config-file nodes.conf --cluster-require-full-coverage no"));
+      create += " 127.0.0.1:" + std::to_string(port);
+    }
+    run(create + " --cluster-replicas 0 --cluster-yes >/dev/null 2>&1");
+    ok = eventually(
+        [&] {
+          for (auto& n : nodes) {
+            if (cli(n->port, "cluster info").find("cluster_state:ok") == std::string::npos) {
+              return false;
+            }
+          }
+          return true;
+        },
+        20s);
+  }
+  ~cluster3() {
+    for (auto& n : nodes) n->kill();
+  }
+  std::string seeds() const { return "127.0.0.1:" + std::to_string(nodes[0]->port); }
+  int port_of_slot(int slot) {
+    auto out = cli(nodes[0]->port, "cluster nodes");
+    std::istringstream in(out);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.find("master") == std::string::npos) continue;
+      std::istringstream f(line);
+      std::string id, addr, flags, master, ping, pong, epoch, state, range;
+      f >> id >> addr >> flags >> master >> ping >> pong >> epoch >> state;
+      while (f >> range) {
+        auto dash = range.find('-');
+        int lo = std::stoi(range.substr(0, dash));
+        int hi = dash == std::string::npos ? lo : std::stoi(range.substr(dash + 1));
+        if (slot >= lo && slot <= hi) return std::stoi(addr.substr(addr.find(':') + 1));
+      }
+    }
+    return 0;
+  }
+  std::string id_of(int port) {
+    return run("redis-cli -p " + std::to_string(port) + " cluster myid | tr -d '\\n'");
+  }
+  // Sharded channels subscribed on each master.
+  std::vector<int> shard_channels() {
+    std::vector<int> per;
+    for (auto& n : nodes) {
+      auto out = cli(n->port, "pubsub shardchannels");
+      std::istringstream in(out);
+      std::string line;
+      int lines = 0;
+      while (std::getline(in, line)) lines += !line.empty();
+      per.push_back(lines);
+    }
+    return per;
+  }
+  std::vector<std::unique_ptr<redis_server>> nodes;
+  bool ok = false;
+};
+
+cluster_config config(const cluster3& c, bool ingest) {
+  cluster_config cfg;
+  cfg.seeds = parse_cluster_seeds(c.seeds());
+  cfg.channel = "test";
+  cfg.partitions = 64;
+  cfg.max_backoff = 200ms;
+  cfg.linger = 0ms;
+  cfg.write_last_known = ingest;
+  cfg.subscribe = !ingest;
+  return cfg;
+}
+
+location_ptr with_orders(std::string id, double lat, std::vector<std::string> orders) {
+  auto l = std::make_shared<core::location>(*loc(std::move(id), lat));
+  l->orders = std::move(orders);
+  return l;
+}
+
+bool has(collector& c, const std::string& id, double lat) {
+  std::lock_guard g(c.mu);
+  for (auto& l : c.got) {
+    if (l->courier_id == id && l->latitude == lat) return true;
+  }
+  return false;
+}
+
+TEST(ClusterSeeds, Parse) {
+  auto s = parse_cluster_seeds("10.0.0.1:7000,[::1]:7001,redis-a:6379");
+  ASSERT_EQ(s.size(), 3u);
+  EXPECT_EQ(s[0].first, "10.0.0.1");
+  EXPECT_EQ(s[0].second, 7000);
+  EXPECT_EQ(s[1].first, "::1");
+  EXPECT_EQ(s[2].second, 6379);
+  EXPECT_THROW(parse_cluster_seeds(""), std::invalid_argument);
+  EXPECT_THROW(parse_cluster_seeds("host"), std::invalid_argument);
+  EXPECT_THROW(parse_cluster_seeds("host:0"), std::invalid_argument);
+  EXPECT_THROW(parse_cluster_seeds("host:99999"), std::invalid_argument);
+  EXPECT_THROW(parse_cluster_seeds("host:12x"), std::invalid_argument);
+}
+
+TEST(RedisClusterBroker, AdminsGetEveryPartitionSpreadOverTheMasters) {
+  cluster3 c;
+  ASSERT_TRUE(c.ok);
+  core::metrics im, gm;
+  redis_cluster_broker ingest(config(c, true), im), gateway(config(c, false), gm);
+  collector got;
+  gateway.subscribe(std::ref(got));
+  ingest.start();
+  gateway.start();
+  ASSERT_TRUE(eventually([&] { return ingest.connected() && gateway.connected(); }));
+  EXPECT_EQ(gm.cluster_nodes.value(), 3);
+  EXPECT_EQ(gm.cluster_partitions_subscribed.value(), 0);  // no viewer yet: nothing
+  gateway.need_all(+1);
+  ASSERT_TRUE(eventually([&] { return gm.cluster_partitions_subscribed.value() == 64; }));
+  ASSERT_TRUE(eventually([&] { return gateway.connected(); }));
+  auto per = c.shard_channels();
+  ASSERT_EQ(per.size(), 3u);
+  EXPECT_EQ(per[0] + per[1] + per[2], 64);
+  for (int n : per) EXPECT_TRUE(n == 21 || n == 22) << n;  // 64 over 3 evenly
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(publish_sync(ingest, loc("c" + std::to_string(i), 35.0 + i / 1000.0)), true);
+  }
+  ASSERT_TRUE(eventually([&] { return got.size() == 100; })) << got.size();
+  // The last-known hashes are spread too: every master holds some couriers.
+  for (auto& n : c.nodes) EXPECT_NE(cli(n->port, "dbsize"), "0\n");
+}
+
+TEST(RedisClusterBroker, CustomersSubscribeOnlyTheirOrdersPartitions) {
+  cluster3 c;
+  ASSERT_TRUE(c.ok);
+  core::metrics im, gm;
+  redis_cluster_broker ingest(config(c, true), im), gateway(config(c, false), gm);
+  collector got;
+  gateway.subscribe(std::ref(got));
+  ingest.start();
+  gateway.start();
+  ASSERT_TRUE(eventually([&] { return ingest.connected() && gateway.connected(); }));
+  // Published before any viewer: recovered from the order partition's hash.
+  ASSERT_EQ(publish_sync(ingest, with_orders("early", 35.5, {"A1"})), true);
+  std::vector<std::string> orders{"A1"};
+  gateway.need_orders(orders, +1);
+  ASSERT_TRUE(eventually([&] { return gm.cluster_partitions_subscribed.value() == 1; }));
+  auto per = c.shard_channels();
+  EXPECT_EQ(per[0] + per[1] + per[2], 1);
+  ASSERT_TRUE(eventually([&] { return has(got, "early", 35.5); }));
+  ASSERT_EQ(publish_sync(ingest, with_orders("mine", 35.6, {"B7", "A1"})), true);
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_EQ(publish_sync(ingest, with_orders("other" + std::to_string(i), 35.7, {"Z9"})), true);
+  }
+  ASSERT_TRUE(eventually([&] { return has(got, "mine", 35.6); }));
+  std::this_thread::sleep_for(200ms);
+  {
+    std::lock_guard g(got.mu);
+    for (auto& l : got.got) {
+      bool carries = false;
+      for (auto& o : l->orders) carries = carries || o == "A1";
+      // Another order in the same partition may come along; never one without A1
+      // from a partition that A1 is not in.
+      if (!carries) {
+        ASSERT_EQ(cluster::partition_of(l->orders.at(0), 64), cluster::partition_of("A1", 64));
+      }
+    }
+  }
+  gateway.need_orders(orders, -1);
+  ASSERT_TRUE(eventually([&] { return gm.cluster_partitions_subscribed.value() == 0; }));
+  EXPECT_TRUE(eventually([&] {
+    auto p = c.shard_channels();
+    return p[0] + p[1] + p[2] == 0;
+  }));
+}
+
+TEST(RedisClusterBroker, FollowsAMovedSlotForPublishAndSubscription) {
+  cluster3 c;
+  ASSERT_TRUE(c.ok);
+  core::metrics im, gm;
+  redis_cluster_broker ingest(config(c, true), im), gateway(config(c, false), gm);
+  collector got;
+  gateway.subscribe(std::ref(got));
+  ingest.start();
+  gateway.start();
+  gateway.need_all(+1);
+  ASSERT_TRUE(eventually([&] { return gm.cluster_partitions_subscribed.value() == 64; }));
+  // Move courier "m"'s slot (no key in it yet) to another master behind peyk's back.
+  cluster::naming names("test", 64);
+  int slot = names.slot(cluster::partition_of("m", 64));
+  int from = c.port_of_slot(slot);
+  int to = 0;
+  for (auto& n : c.nodes) {
+    if (n->port != from) to = n->port;
+  }
+  auto to_id = c.id_of(to);
+  ASSERT_EQ(cli(to, "cluster setslot " + std::to_string(slot) + " node " + to_id), "OK\n");
+  ASSERT_EQ(cli(from, "cluster setslot " + std::to_string(slot) + " node " + to_id), "OK\n");
+  for (auto& n : c.nodes)
+    cli(n->port, "cluster setslot " + std::to_string(slot) + " node " + to_id);
+  ASSERT_EQ(publish_sync(ingest, loc("m", 36.0)), true);
+  EXPECT_GE(im.cluster_redirects.value(), 1);
+  EXPECT_NE(cli(to, "hget " + names.hash(cluster::family::courier, cluster::partition_of("m", 64)) +
+                        " m"),
+            "\n");
+  // The old owner dropped the gateway's subscription; it re-subscribes on the new one.
+  ASSERT_TRUE(eventually([&] {
+    publish_sync(ingest, loc("m", 36.5));
+    return has(got, "m", 36.5);
+  }));
+}
+
+}  // namespace
+}  // namespace peyk::broker

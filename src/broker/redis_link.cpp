@@ -39,8 +39,7 @@ std::string_view reply_text(const redisReply* r) {
              : std::string_view{};
 }
 
-redis_link::redis_link(net::io_context& ioc, link_target target, core::metrics& m,
-                       std::string role)
+redis_link::redis_link(net::io_context& ioc, link_target target, core::metrics& m, std::string role)
     : target_(std::move(target)),
       metrics_(m),
       role_(std::move(role)),
@@ -113,7 +112,8 @@ void redis_link::on_connect(boost::system::error_code ec) {
   ++gen_;
   last_io_ = clock::now();
   if (ever_up_) metrics_.broker_reconnects.inc();
-  if (ever_up_ || attempts_ > 0) core::log(core::log_level::info, "redis " + role_ + " connection up");
+  if (ever_up_ || attempts_ > 0)
+    core::log(core::log_level::info, "redis " + role_ + " connection up");
   ever_up_ = true;
   attempts_ = 0;
   std::string hs;
@@ -183,14 +183,15 @@ void redis_link::do_write() {
   if (writing_ || out_.empty() || !up_) return;
   writing_ = true;
   wbuf_.swap(out_);
-  net::async_write(sock_, net::buffer(wbuf_),
-                   [self = shared_from_this(), g = gen_](boost::system::error_code ec, std::size_t) {
-                     if (g != self->gen_) return;
-                     self->writing_ = false;
-                     self->wbuf_.clear();
-                     if (ec) return self->fail("write: " + ec.message());
-                     self->do_write();
-                   });
+  net::async_write(
+      sock_, net::buffer(wbuf_),
+      [self = shared_from_this(), g = gen_](boost::system::error_code ec, std::size_t) {
+        if (g != self->gen_) return;
+        self->writing_ = false;
+        self->wbuf_.clear();
+        if (ec) return self->fail("write: " + ec.message());
+        self->do_write();
+      });
 }
 
 void redis_link::fail(const std::string& why) {

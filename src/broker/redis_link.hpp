@@ -47,8 +47,7 @@ class redis_link : public std::enable_shared_from_this<redis_link> {
   // error: the first error reply's text.
   using done_fn = std::function<void(bool ok, redisReply* last, std::string_view error)>;
 
-  redis_link(boost::asio::io_context& ioc, link_target target, core::metrics& m,
-             std::string role);
+  redis_link(boost::asio::io_context& ioc, link_target target, core::metrics& m, std::string role);
   ~redis_link();
 
   std::function<void()> on_up;               // connected (handshake pipelined)

@@ -99,8 +99,8 @@ std::string metrics::render() const {
          cluster_nodes);
   simple(out, "peyk_cluster_topology_refreshes_total", "counter",
          "Redis Cluster topology reads (CLUSTER SLOTS).", cluster_refreshes);
-  simple(out, "peyk_cluster_redirects_total", "counter", "Redis Cluster MOVED/ASK replies followed.",
-         cluster_redirects);
+  simple(out, "peyk_cluster_redirects_total", "counter",
+         "Redis Cluster MOVED/ASK replies followed.", cluster_redirects);
   simple(out, "peyk_cluster_partitions_subscribed", "gauge",
          "Sharded channels (partitions) subscribed by this process.",
          cluster_partitions_subscribed);

@@ -81,7 +81,7 @@ class ws_session : public viewer, public std::enable_shared_from_this<ws_session
   bool writing_ = false;
   bool closing_ = false;
   bool finished_ = false;
-  bool needs_ = false;    // told the gateway (and its broker) what this viewer needs
+  bool needs_ = false;  // told the gateway (and its broker) what this viewer needs
   bool close_sent_ = false;
   bool wait_peer_close_ = false;  // we closed first: the peer's close ends it
   bool ping_sent_ = false;

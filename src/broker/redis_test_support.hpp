@@ -1,0 +1,124 @@
+#pragma once
+// Test support shared by the Redis broker tests: real redis-server processes on free
+// loopback ports, polling, and a synchronous publish.
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "broker/broker.hpp"
+
+namespace peyk::broker::test_support {
+
+using namespace std::chrono_literals;
+
+inline int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// A real redis-server on a free loopback port, without persistence.
+struct redis_server {
+  explicit redis_server(int p, std::string pass = {}, std::string extra = {})
+      : port(p), password(std::move(pass)), extra_args(std::move(extra)) {
+    start();
+  }
+  ~redis_server() { kill(); }
+  void start() {
+    auto cmd =
+        "redis-server --port " + std::to_string(port) +
+        " --bind 127.0.0.1 --save '' --appendonly no --daemonize yes --pidfile /tmp/peyk-redis-" +
+        std::to_string(port) + ".pid --logfile /dev/null" +
+        (password.empty() ? std::string() : " --requirepass " + password) + " " + extra_args;
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    for (int i = 0; i < 100 && !ping(); ++i) std::this_thread::sleep_for(20ms);
+  }
+  bool ping() {
+    auto cmd = "redis-cli -p " + std::to_string(port) +
+               (password.empty() ? "" : " -a " + password + " --no-auth-warning") +
+               " ping 2>/dev/null | grep -q PONG";
+    return std::system(cmd.c_str()) == 0;
+  }
+  void kill() {
+    std::ifstream f("/tmp/peyk-redis-" + std::to_string(port) + ".pid");
+    int pid = 0;
+    if (f >> pid && pid > 0) {
+      std::system(("kill -9 " + std::to_string(pid)).c_str());
+      for (int i = 0; i < 100 && ping(); ++i) std::this_thread::sleep_for(20ms);
+    }
+  }
+  int port;
+  std::string password;
+  std::string extra_args;
+};
+
+template <class F>
+bool eventually(F f, std::chrono::milliseconds limit = 10s) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (f()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return f();
+}
+
+inline location_ptr loc(std::string id, double lat) {
+  auto l = std::make_shared<core::location>();
+  l->courier_id = std::move(id);
+  l->latitude = lat;
+  l->longitude = 51.4;
+  l->ts_us = 1;
+  return l;
+}
+
+struct collector {
+  std::mutex mu;
+  std::vector<location_ptr> got;
+  void operator()(const location_ptr& l) {
+    std::lock_guard g(mu);
+    got.push_back(l);
+  }
+  std::size_t size() {
+    std::lock_guard g(mu);
+    return got.size();
+  }
+  location_ptr at(std::size_t i) {
+    std::lock_guard g(mu);
+    return got.at(i);
+  }
+};
+
+inline std::optional<bool> publish_sync(broker& b, location_ptr l) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<bool> ok;
+  std::vector<location_ptr> batch{std::move(l)};
+  b.publish(batch, [&](boost::system::error_code ec) {
+    std::lock_guard g(mu);
+    ok = !ec;
+    cv.notify_all();
+  });
+  std::unique_lock lk(mu);
+  cv.wait_for(lk, 5s, [&] { return ok.has_value(); });
+  return ok;
+}
+
+}  // namespace peyk::broker::test_support
