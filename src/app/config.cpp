@@ -44,6 +44,10 @@ std::optional<std::int64_t> parse_duration_s(std::string_view t) {
   return v * mult;
 }
 
+double default_drain_window_s(std::string_view command) {
+  return command == "gateway" ? 5 : 0;
+}
+
 std::vector<std::string> split_list(std::string_view t) {
   std::vector<std::string> out;
   while (!t.empty()) {
@@ -92,6 +96,7 @@ std::optional<Config> finish(
 std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::ostream& out,
                                         std::ostream& err, int& exit_code, const char* command) {
   serve_config c;
+  c.drain_window_s = default_drain_window_s(command);
   std::vector<std::string> origins;
   double update_interval = 60, stall = 15, idle = 40;
   double header_timeout = 10, body_timeout = 30, keepalive_timeout = 75;
@@ -124,7 +129,8 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
     ("queue-max-entries", po::value(&qentries)->default_value(qentries), "dispatcher and customer viewers: couriers pending per slow viewer before it is closed")
     ("queue-max-bytes", po::value(&qbytes)->default_value(qbytes), "dispatcher and customer viewers: bytes pending per slow viewer before it is closed")
     ("feed-retain-bytes", po::value(&c.gateway.feed_retain_bytes)->default_value(c.gateway.feed_retain_bytes), "admin viewers: recent updates kept per io thread, bytes; an admin further behind gets the newest location of each courier instead")
-    ("drain-timeout", po::value(&c.drain_timeout_s)->default_value(3), "on SIGTERM, seconds to let viewers close before exit")
+    ("drain-window", po::value(&c.drain_window_s)->default_value(c.drain_window_s), "on SIGTERM (or SIGINT), seconds over which viewers are closed with 1001, spread evenly, so that they reconnect to other gateways without a thundering herd; meanwhile /readyz and new upgrades answer 503 and the port keeps answering; a second signal closes the rest at once (0: all at once; default 5 for gateway, 0 for serve; ingest has no viewers)")
+    ("drain-timeout", po::value(&c.drain_timeout_s)->default_value(3), "on SIGTERM, after the drain window: seconds to let viewers finish closing and requests in flight be answered before exit")
     ("web-root", po::value(&c.http.web_root), "directory of the built panel (default: web/dist beside the binary's source tree, if present)")
     ("tiles", po::value(&c.http.tiles_url)->default_value(c.http.tiles_url), "map tile URL template for the panel")
     ("tiles-attribution", po::value(&c.http.tiles_attribution)->default_value(c.http.tiles_attribution), "attribution shown under the tiles")
@@ -173,6 +179,9 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
         cfg.gateway.idle_timeout = std::chrono::milliseconds(static_cast<long>(idle * 1000));
         cfg.gateway.queue = {qentries, qbytes};
         if (cfg.drain_timeout_s < 0 || cfg.drain_timeout_s > 600) return "--drain-timeout 0..600";
+        if (!(cfg.drain_window_s >= 0 && cfg.drain_window_s <= 3600)) {
+          return "--drain-window must be 0..3600 seconds";
+        }
         if (cfg.listen.rfind(':') == std::string::npos) return "--listen takes HOST:PORT";
         if (!cfg.redis.empty() && !cfg.redis_cluster.empty()) {
           return "--redis and --redis-cluster exclude each other";

@@ -6,6 +6,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "gateway/options.hpp"
@@ -26,6 +27,9 @@ struct serve_config {
   double rate_limit = 1;
   double rate_burst = 10;
   double drain_timeout_s = 3;
+  // SIGTERM: seconds over which viewers are closed with 1001, spread evenly (PROTOCOL.md §6).
+  // parse_serve's default depends on the command: default_drain_window_s().
+  double drain_window_s = 0;
   std::string log_level = "info";
   http::settings http;
   gateway::options gateway;
@@ -41,6 +45,11 @@ struct token_config {
   std::int64_t ttl_s = 3600;
   std::string jwt_secret_file;
 };
+
+// The default --drain-window of a command: 5 s for `gateway` (many of them behind a load
+// balancer: viewers move to the others without a thundering herd), 0 for `serve` (one
+// process, nowhere else to go: close at once) and `ingest` (no viewers).
+double default_drain_window_s(std::string_view command);
 
 // Parses "30s", "10m", "1h", "2d" or plain seconds; nullopt when malformed or <= 0.
 std::optional<std::int64_t> parse_duration_s(std::string_view text);

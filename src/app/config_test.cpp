@@ -76,6 +76,28 @@ TEST(ServeFlags, ErrorsAndHelp) {
   }
 }
 
+TEST(ServeFlags, DrainWindow) {
+  int code = -1;
+  std::string msg;
+  auto c = serve({}, code, msg);
+  ASSERT_TRUE(c) << msg;
+  EXPECT_EQ(c->drain_window_s, 0);  // serve: one process, nowhere else to reconnect to
+  const char* gw_args[] = {"gateway"};
+  std::ostringstream o, e;
+  auto g = parse_serve(1, gw_args, o, e, code, "gateway");
+  ASSERT_TRUE(g) << e.str();
+  EXPECT_EQ(g->drain_window_s, 5);
+  EXPECT_EQ(default_drain_window_s("ingest"), 0);
+  c = serve({"--drain-window", "2.5"}, code, msg);
+  ASSERT_TRUE(c) << msg;
+  EXPECT_EQ(c->drain_window_s, 2.5);
+  EXPECT_FALSE(serve({"--drain-window", "-1"}, code, msg));
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(msg.find("--drain-window"), std::string::npos) << msg;
+  EXPECT_FALSE(serve({"--drain-window", "nan"}, code, msg));
+  EXPECT_EQ(code, 2);
+}
+
 TEST(ServeFlags, FeedRetention) {
   int code = -1;
   std::string msg;

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -164,33 +165,110 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
   std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
   for (auto* c : contexts) guards.push_back(net::make_work_guard(*c));
 
+  // The SIGTERM drain (PROTOCOL.md §6), on the first thread. At the signal /readyz turns
+  // 503 and new upgrades are refused, while the port keeps answering; over the drain window
+  // the viewers are closed with 1001 in even steps (each shard closes its share on its own
+  // thread); then the listener closes and the process exits once the viewers are gone and
+  // the requests in flight answered, or after --drain-timeout. A second signal ends the
+  // window at once; one more after it exits at once.
   auto& main_ctx = *contexts[0];
   net::signal_set signals(main_ctx, SIGINT, SIGTERM);
   net::steady_timer drain_timer(main_ctx);
-  auto deadline = std::chrono::steady_clock::now();
+  enum class phase { serving, window, closing, stopped } state = phase::serving;
+  constexpr auto step_period = std::chrono::milliseconds(100);
+  const bool has_viewers = r != role::ingest;
+  const auto window =
+      std::chrono::milliseconds(has_viewers ? static_cast<long>(cfg.drain_window_s * 1000) : 0);
+  const auto steps = static_cast<std::size_t>(std::max<long>(1, window / step_period));
+  std::size_t step = 0;
+  auto drain_started = std::chrono::steady_clock::now();
+  auto deadline = drain_started;
+  std::size_t viewers_at_signal = 0;
   auto stop_all = [&] {
+    if (state == phase::stopped) return;
+    state = phase::stopped;
+    drain_timer.cancel();
+    signals.cancel();
+    auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - drain_started);
+    std::ostringstream line;
+    line.precision(2);
+    line << std::fixed << "drain done in " << took.count() << "s: " << metrics.dropped_drain.value()
+         << " of " << viewers_at_signal << " viewers closed with 1001, " << gw.viewers()
+         << " still open, " << srv.in_flight() << " requests in flight";
+    core::log(core::log_level::info, line.str());
     gw.stop();
     bus.stop();
     guards.clear();
     for (auto* c : contexts) c->stop();
   };
   std::function<void()> wait_drained = [&] {
-    if (gw.viewers() == 0 || std::chrono::steady_clock::now() >= deadline) return stop_all();
+    if ((gw.viewers() == 0 && srv.in_flight() == 0) ||
+        std::chrono::steady_clock::now() >= deadline) {
+      return stop_all();
+    }
     drain_timer.expires_after(std::chrono::milliseconds(20));
-    drain_timer.async_wait([&](boost::system::error_code) { wait_drained(); });
+    drain_timer.async_wait([&](boost::system::error_code ec) {
+      if (!ec) wait_drained();
+    });
   };
-  signals.async_wait([&](boost::system::error_code ec, int sig) {
-    if (ec) return;
-    core::log(core::log_level::info, std::string("received ") +
-                                         (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ": draining " +
-                                         std::to_string(gw.viewers()) + " viewers");
-    draining = true;
+  // The window is over (or cut short): close what is left, stop accepting, wait.
+  auto end_window = [&] {
+    state = phase::closing;
+    drain_timer.cancel();
     srv.stop_accepting();
     gw.close_all(1001);
     deadline = std::chrono::steady_clock::now() +
                std::chrono::milliseconds(static_cast<long>(cfg.drain_timeout_s * 1000));
     wait_drained();
-  });
+  };
+  // Step k of the window runs at k/steps of it, the last one at its end.
+  std::function<void()> next_step = [&] {
+    if (gw.viewers() == 0) return end_window();  // nobody left to spread
+    drain_timer.expires_at(drain_started +
+                           window * static_cast<long>(step + 1) / static_cast<long>(steps));
+    drain_timer.async_wait([&](boost::system::error_code ec) {
+      if (ec || state != phase::window) return;
+      gw.drain_step(steps - step);
+      if (++step >= steps) return end_window();
+      next_step();
+    });
+  };
+  std::function<void()> on_signal = [&] {
+    signals.async_wait([&](boost::system::error_code ec, int sig) {
+      if (ec) return;
+      const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+      if (state == phase::serving) {
+        draining = true;  // /readyz and new upgrades: 503 from now on
+        drain_started = std::chrono::steady_clock::now();
+        viewers_at_signal = gw.viewers();
+        const bool spread = window.count() > 0 && viewers_at_signal > 0;
+        std::ostringstream line;
+        line << "received " << name << ": draining " << viewers_at_signal << " viewers";
+        if (spread) {
+          line << " over " << cfg.drain_window_s << "s (a second signal closes them at once)";
+        }
+        line << ", then up to " << cfg.drain_timeout_s << "s for the rest and " << srv.in_flight()
+             << " requests in flight";
+        core::log(core::log_level::info, line.str());
+        if (spread) {
+          state = phase::window;
+          next_step();
+        } else {
+          end_window();
+        }
+      } else if (state == phase::window) {
+        core::log(core::log_level::info, std::string("received ") + name +
+                                             " again: closing the remaining " +
+                                             std::to_string(gw.viewers()) + " viewers now");
+        end_window();
+      } else if (state == phase::closing) {
+        core::log(core::log_level::info, std::string("received ") + name + " again: exiting now");
+        return stop_all();
+      }
+      if (state != phase::stopped) on_signal();
+    });
+  };
+  on_signal();
 
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < n; ++i) threads.emplace_back([c = contexts[i]] { c->run(); });

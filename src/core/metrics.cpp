@@ -89,6 +89,8 @@ std::string metrics::render() const {
       "peyk_viewers_dropped_total{reason=\"idle\"} " + std::to_string(dropped_idle.value()) + "\n";
   out += "peyk_viewers_dropped_total{reason=\"expired\"} " +
          std::to_string(dropped_expired.value()) + "\n";
+  out += "peyk_viewers_dropped_total{reason=\"drain\"} " + std::to_string(dropped_drain.value()) +
+         "\n";
   simple(out, "peyk_broker_connected", "gauge", "1 while the broker is connected.",
          broker_connected);
   simple(out, "peyk_broker_reconnects_total", "counter", "Broker reconnections.",

@@ -63,6 +63,7 @@ struct metrics {
   counter dropped_queue;    // viewers closed: queue over its limits
   counter dropped_idle;     // viewers closed: no pong / no data
   counter dropped_expired;  // viewers closed with 4001 at token exp
+  counter dropped_drain;    // viewers closed with 1001 by the SIGTERM drain
   counter broker_invalid;   // invalid messages seen on the channel
   counter broker_reconnects;
   gauge broker_connected;

@@ -77,7 +77,31 @@ void shard::sweep() {
 }
 
 void shard::close_all(std::uint16_t code) {
-  hub_.for_each([&](viewer& v) { static_cast<ws_session&>(v).close(code); });
+  hub_.for_each([&](viewer& v) {
+    auto& s = static_cast<ws_session&>(v);
+    if (code == 1001 && s.drainable()) metrics_.dropped_drain.inc();
+    s.close(code);
+  });
+}
+
+void shard::drain_step(std::size_t steps_left) {
+  if (stopped_) return;
+  if (steps_left <= 1) return close_all(1001);
+  std::size_t open = 0;
+  hub_.for_each([&](viewer& v) { open += static_cast<ws_session&>(v).drainable() ? 1 : 0; });
+  // Each step owes open / steps_left viewers; the fraction carries over, so 3 viewers over
+  // 50 steps close at steps ~17, ~34 and 50 rather than all at the first.
+  drain_share_ += static_cast<double>(open) / static_cast<double>(steps_left);
+  auto n = static_cast<std::size_t>(drain_share_);
+  drain_share_ -= static_cast<double>(n);
+  if (n == 0) return;
+  hub_.for_each([&](viewer& v) {
+    auto& s = static_cast<ws_session&>(v);
+    if (n == 0 || !s.drainable()) return;
+    --n;
+    metrics_.dropped_drain.inc();
+    s.close(1001);
+  });
 }
 
 void shard::stop() {
@@ -130,6 +154,12 @@ void gateway::start() {
 
 void gateway::close_all(std::uint16_t code) {
   for (auto& s : shards_) net::post(s->ioc(), [p = s.get(), code] { p->close_all(code); });
+}
+
+void gateway::drain_step(std::size_t steps_left) {
+  for (auto& s : shards_) {
+    net::post(s->ioc(), [p = s.get(), steps_left] { p->drain_step(steps_left); });
+  }
 }
 
 void gateway::stop() {

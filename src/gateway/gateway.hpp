@@ -54,6 +54,10 @@ class shard {
   void start();             // starts the sweep timer (on the shard's thread)
   void stop();
   void close_all(std::uint16_t code);  // on the shard's thread
+  // One step of a drain of `steps_left` steps (on the shard's thread): closes with 1001
+  // this step's share of the viewers still open, so that they are spread evenly over the
+  // steps; the last step (steps_left <= 1) closes them all.
+  void drain_step(std::size_t steps_left);
 
  private:
   void drain();
@@ -68,6 +72,7 @@ class shard {
   std::array<char, 4096> scratch_{};
   boost::asio::steady_timer sweep_timer_;
   bool stopped_ = false;
+  double drain_share_ = 0;  // viewers owed by past drain steps, fractional
 
   std::mutex inbox_mu_;
   std::vector<update_ptr> inbox_;
@@ -100,6 +105,8 @@ class gateway {
   void start();
   // Closes every viewer with `code` (1001 on shutdown); any thread.
   void close_all(std::uint16_t code);
+  // A step of the SIGTERM drain window on every shard (see shard::drain_step); any thread.
+  void drain_step(std::size_t steps_left);
   void stop();
   std::size_t viewers() const;
 

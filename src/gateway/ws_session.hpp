@@ -47,6 +47,8 @@ class ws_session : public viewer, public std::enable_shared_from_this<ws_session
   void check(clock::time_point now, std::int64_t now_s);
   void close(std::uint16_t code);     // a close handshake with `code`
   void abort(core::counter* reason);  // drops the TCP connection at once
+  // Open and not yet closing: what a SIGTERM drain still has to close.
+  bool drainable() const { return open_ && !closing_ && !finished_; }
 
  private:
   void on_accept(boost::beast::error_code ec);

@@ -26,6 +26,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::atomic<bool> stopped{false};
   std::atomic<std::size_t> open{0};  // HTTP sessions alive (all threads)
+  std::atomic<std::size_t> busy{0};  // of those, with a request in flight
 
   void accept(std::size_t index);
 };
@@ -43,6 +44,7 @@ class session : public std::enable_shared_from_this<session>, public responder {
     do_wait();
   }
   ~session() override {
+    set_busy(false);
     srv_->svc.metrics->http_connections.add(-1);
     srv_->open.fetch_sub(1, std::memory_order_relaxed);
   }
@@ -71,6 +73,7 @@ class session : public std::enable_shared_from_this<session>, public responder {
       core::log(core::log_level::debug, access_log_line(log_method_, log_target_, 101));
     }
     stream_.expires_never();
+    set_busy(false);  // the viewer is the gateway's now
     srv_->svc.gw->accept(index_, stream_.release_socket(), parser_->release(), std::move(who),
                          proto);
   }
@@ -95,6 +98,7 @@ class session : public std::enable_shared_from_this<session>, public responder {
   }
 
   void do_read() {
+    set_busy(true);  // a request's first bytes are here
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(srv_->cfg.max_header));
     parser_->body_limit(srv_->cfg.max_body);
@@ -153,8 +157,21 @@ class session : public std::enable_shared_from_this<session>, public responder {
   }
 
   void on_write(beast::error_code ec, bool keep_alive) {
+    set_busy(false);
     if (ec || !keep_alive) return close();
     do_wait();
+  }
+
+  // In flight: from a request's first byte until its answer is written (a SIGTERM drain
+  // waits for these, bounded by --drain-timeout).
+  void set_busy(bool b) {
+    if (b == busy_) return;
+    busy_ = b;
+    if (b) {
+      srv_->busy.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      srv_->busy.fetch_sub(1, std::memory_order_relaxed);
+    }
   }
 
   void close() {
@@ -170,6 +187,7 @@ class session : public std::enable_shared_from_this<session>, public responder {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bool keep_alive_ = true;
   bool fresh_ = true;
+  bool busy_ = false;
   std::string log_method_ = "-",
               log_target_ = "-";  // only with --log-level debug  // no request read yet: the accept
                                   // started the head's deadline
@@ -250,6 +268,10 @@ void server::release() {
 
 tcp::endpoint server::local_endpoint() const {
   return impl_->acceptors.at(0)->local_endpoint();
+}
+
+std::size_t server::in_flight() const {
+  return impl_->busy.load(std::memory_order_relaxed);
 }
 
 void server::stop_accepting() {

@@ -59,6 +59,8 @@ class server {
   void listen(const boost::asio::ip::tcp::endpoint& ep);
   boost::asio::ip::tcp::endpoint local_endpoint() const;
   void stop_accepting();  // any thread
+  // Requests in flight: read at least in part, not yet answered (any thread).
+  std::size_t in_flight() const;
   // Destroys the acceptors; call once the io_contexts stopped, before they are destroyed
   // (each acceptor belongs to one context, while handlers of all contexts share them).
   void release();

@@ -1,5 +1,6 @@
 """Operations and connection lifecycle (PROTOCOL.md §5, §6): health, readiness, metrics,
-SIGTERM drain, token expiry (4001), dead peers dropped after --ws-idle-timeout."""
+SIGTERM drain (and its --drain-window), token expiry (4001), dead peers dropped after
+--ws-idle-timeout."""
 
 import signal
 import socket
@@ -9,7 +10,7 @@ import time
 import pytest
 import websocket
 
-from conftest import free_port, uid_of, wait_until
+from conftest import free_port, run_peyk, uid_of, wait_until
 
 
 def test_healthz_and_readyz(server):
@@ -111,6 +112,136 @@ def test_sigterm_drain_window_bounds_unresponsive_viewers(server):
     elapsed = time.monotonic() - t0
     assert rc == 0
     assert elapsed < 1 + 1.5, f"exit took {elapsed:.1f}s with --drain-timeout 1"
+
+
+def _watch_closes(viewers, timeout):
+    """One thread per viewer waiting for its close frame; returns (results, threads) where
+    results gets (monotonic time, close code or the exception) per viewer."""
+    results = []
+    lock = threading.Lock()
+
+    def watch(v):
+        try:
+            code = v.expect_close(timeout=timeout)
+        except Exception as e:  # no close frame, reset...
+            code = e
+        with lock:
+            results.append((time.monotonic(), code))
+
+    threads = [threading.Thread(target=watch, args=(v,), daemon=True) for v in viewers]
+    for th in threads:
+        th.start()
+    return results, threads
+
+
+def test_sigterm_drain_window_spreads_closes(server):
+    n, window = 40, 2.0
+    srv = server("--drain-window", str(window), "--threads", "2")
+    viewers = [srv.viewer(srv.admin_token(sub=f"dw{i}"), "echo-protocol") for i in range(n)]
+    wait_until(lambda: srv.metrics().value("peyk_ws_connections") == n, 5,
+               what=f"{n} connections")
+    results, threads = _watch_closes(viewers, timeout=window + 6)
+    t0 = time.monotonic()
+    srv.send_signal(signal.SIGTERM)
+    # at once: not ready, and a new viewer is told to go elsewhere, while the port still
+    # answers (a load balancer's health check sees 503, not a refused connection)
+    r = srv.get("/readyz")
+    assert r.status_code == 503, f"/readyz right after SIGTERM answered {r.status_code}"
+    assert srv.ws_status(srv.admin_token(sub="late")) == 503
+    # in the middle of the window: some viewers closed by the drain, not all, and the
+    # process still serves
+    while time.monotonic() - t0 < window / 2:
+        time.sleep(0.02)
+    assert srv.proc.poll() is None, "peyk exited in the middle of its drain window"
+    assert srv.get("/readyz").status_code == 503
+    dropped = srv.metrics().value("peyk_viewers_dropped_total", reason="drain")
+    assert 0 < dropped < n, f"{dropped} of {n} viewers closed by the drain halfway through it"
+    for th in threads:
+        th.join(window + 7)
+    rc = srv.proc.wait(timeout=5)
+    assert rc == 0, f"exit status after SIGTERM: {rc}"
+
+    codes = [c for _, c in results]
+    assert len(codes) == n and all(c == 1001 for c in codes), codes
+    times = sorted(t - t0 for t, _ in results)
+    assert times[-1] - times[0] >= window / 2, \
+        f"closes not spread over the {window}s window: first {times[0]:.2f}s, last {times[-1]:.2f}s"
+    early = sum(1 for t in times if t < window * 0.2)
+    assert early <= n // 2, f"{early} of {n} viewers closed in the first 20% of the window"
+    late = sum(1 for t in times if t >= window / 2)
+    assert late >= n // 4, f"only {late} of {n} viewers closed in the second half of the window"
+    err = srv.stderr_text()
+    assert f"draining {n} viewers over 2s" in err, err
+    assert f"{n} of {n} viewers closed with 1001" in err, err
+
+
+def test_second_signal_cuts_the_drain_window_short(server):
+    n = 6
+    srv = server("--drain-window", "60")
+    viewers = [srv.viewer(srv.admin_token(sub=f"cut{i}"), "peyk.v1") for i in range(n)]
+    wait_until(lambda: srv.metrics().value("peyk_ws_connections") == n, 5,
+               what=f"{n} connections")
+    results, threads = _watch_closes(viewers, timeout=8)
+    t0 = time.monotonic()
+    srv.send_signal(signal.SIGTERM)
+    wait_until(lambda: srv.get("/readyz").status_code == 503, 2, what="/readyz 503")
+    time.sleep(0.5)
+    # 6 viewers over 60 s: the first is due after ~10 s
+    assert results == [], f"viewers closed early in a 60s window: {results}"
+    assert srv.metrics().value("peyk_ws_connections") == n
+    t1 = time.monotonic()
+    srv.send_signal(signal.SIGINT)
+    for th in threads:
+        th.join(9)
+    rc = srv.proc.wait(timeout=5)
+    assert rc == 0, f"exit status after a second signal: {rc}"
+    assert [c for _, c in results] == [1001] * n, results
+    assert all(t - t1 < 3 for t, _ in results), [t - t1 for t, _ in results]
+    assert time.monotonic() - t0 < 20, "the second signal did not cut the 60s window short"
+    assert "again: closing the remaining" in srv.stderr_text()
+
+
+def test_ingest_sigterm_answers_the_request_in_flight(server, redis_server):
+    srv = server("--redis", redis_server.url, "--drain-window", "5", role="ingest")
+    srv.wait_ready()
+    body = b'{"latitude": 1.5, "longitude": 2.5}'
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+    s.sendall(b"POST /api/v1/locations HTTP/1.1\r\nHost: x\r\n"
+              b"Authorization: Bearer " + srv.courier_token("88").encode() + b"\r\n"
+              b"Content-Type: application/json\r\n"
+              b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body[:10])
+    time.sleep(0.2)  # the head is read, the body is not complete: a request in flight
+    t0 = time.monotonic()
+    srv.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    assert srv.proc.poll() is None, "peyk ingest exited with a request in flight"
+    # no viewers, so no window: the listener is closed at once
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", srv.port), timeout=1).close()
+    s.sendall(body[10:])
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    s.close()
+    status_line = head.split(b"\r\n", 1)[0]
+    assert status_line.startswith(b"HTTP/1.1 200"), head[:300]
+    assert b"connection: close" in head.lower(), head[:300]
+    rc = srv.proc.wait(timeout=3)
+    assert rc == 0, f"exit status after SIGTERM: {rc}"
+    assert time.monotonic() - t0 < 3 + 1  # --drain-timeout 3 bounds it anyway
+
+
+def test_drain_window_defaults_by_role(peyk_bin):
+    for command, default in [("gateway", "5"), ("serve", "0")]:
+        r = run_peyk([command, "--help"])
+        assert r.returncode == 0, r.stderr
+        entry = r.stdout.split("--drain-window", 1)[1].split("\n  -", 1)[0]
+        assert f"(={default})" in entry, f"`peyk {command} --help`: --drain-window {entry!r}"
+    r = run_peyk(["gateway", "--drain-window", "-1"], env={"PEYK_JWT_SECRET": "x" * 32})
+    assert r.returncode == 2 and "--drain-window" in r.stderr, r.stderr
 
 
 def test_token_expiry_closes_with_4001(server):
