@@ -269,6 +269,8 @@ def test_pipelined_requests_never_read_are_cut_and_cost_bounded_memory(server):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.connect(("127.0.0.1", srv.port))
+    # Counted only once accepted: until then the descriptor check below passes at once.
+    wait_until(lambda: fd_count(srv.pid) > fd0, 5 * SCALE, what="the server to accept")
     s.setblocking(False)
     req = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 1000
     pending = req * 20
