@@ -264,5 +264,34 @@ TEST(RedisClusterBroker, FollowsAMovedSlotForPublishAndSubscription) {
   }));
 }
 
+TEST(RedisClusterBroker, FollowsAskDuringASlotMigration) {
+  cluster3 c;
+  ASSERT_TRUE(c.ok);
+  core::metrics im;
+  redis_cluster_broker ingest(config(c, true), im);
+  ingest.start();
+  ASSERT_TRUE(eventually([&] { return ingest.connected(); }));
+  // Courier "k"'s slot is half-way through a migration: keys not yet on the source are
+  // answered with ASK, and must be written on the target after ASKING.
+  cluster::naming names("test", 64);
+  auto p = cluster::partition_of("k", 64);
+  int slot = names.slot(p);
+  int from = c.port_of_slot(slot);
+  int to = 0;
+  for (auto& n : c.nodes) {
+    if (n->port != from) to = n->port;
+  }
+  auto s = std::to_string(slot);
+  ASSERT_EQ(cli(to, "cluster setslot " + s + " importing " + c.id_of(from)), "OK\n");
+  ASSERT_EQ(cli(from, "cluster setslot " + s + " migrating " + c.id_of(to)), "OK\n");
+  ASSERT_EQ(publish_sync(ingest, loc("k", 37.0)), true);
+  EXPECT_GE(im.cluster_redirects.value(), 1);
+  auto key = names.hash(cluster::family::courier, p);
+  EXPECT_EQ(run("printf 'ASKING\\nHEXISTS " + key + " k\\n' | redis-cli -p " + std::to_string(to)),
+            "OK\n1\n");
+  // Not on the source: it sends the reader to the target.
+  EXPECT_EQ(cli(from, "hexists " + key + " k").rfind("ASK ", 0), 0u);
+}
+
 }  // namespace
 }  // namespace peyk::broker
