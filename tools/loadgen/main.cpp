@@ -219,8 +219,12 @@ int execute(const options& o) {
               << " needed; raise the hard limit (ulimit -Hn) or expect connect failures\n";
   }
 
-  auto ws = resolve(o.ws_host, o.ws_port);
-  if (!ws) return fatal("cannot resolve " + o.ws_host);
+  std::vector<tcp::endpoint> ws;
+  for (const auto& t : o.ws_targets) {
+    auto e = resolve(t.host, t.port);
+    if (!e) return fatal("cannot resolve " + t.host);
+    ws.push_back(*e);
+  }
   auto ingest = resolve(o.ingest_host, o.ingest_port);
   if (!ingest) return fatal("cannot resolve " + o.ingest_host);
   tcp::endpoint redis;
@@ -250,7 +254,7 @@ int execute(const options& o) {
     return fatal(std::string("cannot mint tokens: ") + e.what());
   }
 
-  run r(o, *tokens, targets{*ws, *ingest, redis});
+  run r(o, *tokens, targets{ws, *ingest, redis});
   auto origin = clock_type::now();
   run_result result;
   result.server_before_connect = server_before;
