@@ -502,7 +502,7 @@ def run_scenario(server, haproxy, broker_flags, cluster=None):
     report = {}
     try:
         # 1. everything a viewer may see arrives (snapshot or live)
-        wait_until(lambda: load.rounds >= 2, 10 * SCALE, what="two rounds of posts")
+        wait_until(lambda: load.rounds >= 4, 10 * SCALE, what="four rounds of posts")
         wait_all_hold(recs, load.latest_acked(), 10 * SCALE, "steady state")
         t_steady = time.monotonic()
 
@@ -511,7 +511,9 @@ def run_scenario(server, haproxy, broker_flags, cluster=None):
         windows.append(w)
         report["gateway stop"] = f"{victim}, {len(on_victim)} viewers moved in {w:.2f}s"
         wait_all_hold(recs, load.latest_acked(), 10 * SCALE, "after the gateway stop")
-        checked, bad = check_snapshots_after_reconnect(on_victim, load, 0.25 * SCALE)
+        # a post acknowledged less than 0.2 s before the handshake may still be on its way
+        # to the new gateway through Redis: it must then arrive live (checked below)
+        checked, bad = check_snapshots_after_reconnect(on_victim, load, 0.2)
         assert checked > 0 and not bad, f"{checked} checked; " + "\n".join(bad[:20])
         report["snapshots checked"] = checked
 
