@@ -87,6 +87,15 @@ VIEWERS = [
 ]
 
 
+# Connected at the end, once the couriers have stopped: what a gateway holds (its
+# partitions' hashes read after subscribing, the live updates since) must reach them.
+LATE_VIEWERS = [
+    ("late-admin", "admin", {}, "peyk.v1", 2),
+    ("late-disp-east", "dispatcher", {"fleets": ["east"]}, "peyk.v1", 2),
+    ("late-cust", "customer", {"orders": ["o-21", "o-02b"]}, "peyk.v1", 2),
+]
+
+
 def visible(kind, claims, courier):
     """What the viewer may see of this courier: None, or the `orders` it must receive."""
     c = BY_ID[courier]
@@ -368,9 +377,9 @@ def start_peyk(server, broker_flags, ingests=2, gateways=3):
     return secret, ing, gws
 
 
-def connect_viewers(secret, hp):
+def connect_viewers(secret, hp, viewers=VIEWERS):
     recs = []
-    for name, kind, claims, proto, n in VIEWERS:
+    for name, kind, claims, proto, n in viewers:
         for _ in range(n):
             r = Recorder(name, kind, claims, proto, secret, hp.ws_url)
             r.connect()
@@ -519,6 +528,7 @@ def run_scenario(server, haproxy, broker_flags, cluster=None):
 
         # 3. a master dies
         if cluster is not None:
+            before = {s.port: s.metrics() for s in ing + gws if s.proc.poll() is None}
             k = kill_master(cluster, load)
             windows.append(k["t_promoted"] - k["t_kill"])
             # every courier answered 200 again, each for a post sent after the promotion
@@ -550,6 +560,7 @@ def run_scenario(server, haproxy, broker_flags, cluster=None):
                 starved = [c for c in BY_ID if c not in k["affected"] and 200 not in unaff.get(c, {})]
                 assert not starved, (f"couriers whose partitions were alive got no 200 during "
                                      f"the outage: {starved}: {unaff}")
+            # each process found the new master by itself (no restart: same pids)
             for s in ing + gws:
                 if s.proc.poll() is None:
                     m = s.metrics()
@@ -559,12 +570,31 @@ def run_scenario(server, haproxy, broker_flags, cluster=None):
                                               "peyk_cluster_redirects_total",
                                               "peyk_cluster_partitions_subscribed")
                         if m.has_family(n)}
+                    refreshes = "peyk_cluster_topology_refreshes_total"
+                    assert m.has_family(refreshes), f"{s.role} /metrics lacks {refreshes}"
+                    assert m.sum(refreshes) > before[s.port].sum(refreshes), \
+                        f"{s.role} {s.port}: no topology refresh counted across the failover"
+                    if s.role == "gateway":
+                        # it serves admins and dispatchers: every `c` partition subscribed
+                        sub = m.sum("peyk_cluster_partitions_subscribed")
+                        assert sub >= PARTITIONS, f"gateway {s.port}: {sub} partitions subscribed"
     finally:
         load.stop()
     # 4. latest wins, at the end and all along
     final = load.latest_acked()
     wait_all_hold(recs, final, 10 * SCALE, "the last acknowledged positions")
-    for r in recs:
+    # late viewers: admins and dispatchers find the last positions in their snapshot;
+    # customers in it or in the frames right after (their gateway may subscribe the
+    # orders' partitions only now, then reads their hashes)
+    late = connect_viewers(secret, hp, LATE_VIEWERS)
+    for r in late:
+        if r.kind != "customer":
+            snap = r.held(0)
+            short = {c: (snap.get(c), s) for c, s in final.items()
+                     if r.may_see(c) and snap.get(c, 0) < s}
+            assert not short, f"{r.name} on {r.gateway}: snapshot lacks the last positions {short}"
+    wait_all_hold(late, final, 3 * SCALE, "late viewers")
+    for r in recs + late:
         r.stop()
     results = load.snapshot()
     acked = sorted(load.acked(), key=lambda a: a[3])
@@ -582,6 +612,10 @@ def run_scenario(server, haproxy, broker_flags, cluster=None):
         violations += r.trespasses()
         violations += r.ts_backwards()
         violations += [f"{r.name}: {e}" for e in r.errors]
+    for r in late:
+        violations += r.trespasses() + r.ts_backwards() + [f"{r.name}: {e}" for e in r.errors]
+        if r.kind == "customer":
+            assert {uid_of(l) for _, l in r.locations} == {c for c in BY_ID if r.may_see(c)}
     for r in recs:
         if not any(r.may_see(c) for c in BY_ID):
             assert not r.received, f"{r.name} may see no courier but received {r.received[:5]}"
