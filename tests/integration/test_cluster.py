@@ -447,8 +447,9 @@ def check_snapshots_after_reconnect(on_victim, load, allowance):
             checked += 1
             have = (soon if r.kind == "customer" else snap).get(c, -1)
             if have < s:
-                bad.append(f"{r.name} on {r.gateway}: {'snapshot' if r.kind != 'customer' else 'snapshot + 2 s'} "
-                           f"has courier {c} at {have}, seq {s} was acknowledged before the handshake")
+                where = "snapshot" if r.kind != "customer" else "snapshot + 2 s"
+                bad.append(f"{r.name} on {r.gateway}: {where} has courier {c} at {have}, "
+                           f"seq {s} was acknowledged before the handshake")
     return checked, bad
 
 
@@ -467,7 +468,7 @@ def partition_map(cluster):
     return cmap, omap
 
 
-def kill_master(cluster, load):
+def kill_master(cluster):
     """kill -9 of the master that serves some couriers' partitions but not all; returns
     what was observed."""
     cmap, omap = partition_map(cluster)
@@ -513,7 +514,6 @@ def run_scenario(server, haproxy, broker_flags, cluster=None):
         # 1. everything a viewer may see arrives (snapshot or live)
         wait_until(lambda: load.rounds >= 4, 10 * SCALE, what="four rounds of posts")
         wait_all_hold(recs, load.latest_acked(), 10 * SCALE, "steady state")
-        t_steady = time.monotonic()
 
         # 2. a gateway drains
         victim, on_victim, w = stop_gateway(recs, gws, hp, load)
@@ -529,7 +529,7 @@ def run_scenario(server, haproxy, broker_flags, cluster=None):
         # 3. a master dies
         if cluster is not None:
             before = {s.port: s.metrics() for s in ing + gws if s.proc.poll() is None}
-            k = kill_master(cluster, load)
+            k = kill_master(cluster)
             windows.append(k["t_promoted"] - k["t_kill"])
             # every courier answered 200 again, each for a post sent after the promotion
             def resumed():
