@@ -96,7 +96,7 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
   options o;
   std::vector<std::string> urls;
   std::string ingest_url, role, protocol, secret_file, rate = "0", redis;
-  int server_pid = 0;
+  std::vector<int> server_pids;
   po::options_description desc("Options", 100, 50);
   // clang-format off
   desc.add_options()
@@ -157,8 +157,9 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
     ("idle", po::bool_switch(&o.idle),
      "only connect the viewers and hold them; report the server's RSS per connection")
     ("progress", po::bool_switch(&o.progress), "print a line every second")
-    ("server-pid", po::value(&server_pid),
-     "server process to sample: CPU% over the window (utime+stime), VmRSS at start and end")
+    ("server-pid", po::value(&server_pids)->composing(),
+     "server process to sample: CPU% over the window (utime+stime), VmRSS at start and end; "
+     "repeat it for a server made of several processes (their sum is reported)")
     ("json", po::value(&o.json_path), "also write the results as JSON to this file");
   // clang-format on
 
@@ -273,9 +274,12 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
   }
   if (o.fleets < 1) return bad("--fleets must be at least 1");
   if (o.idle && o.total_viewers() == 0) return bad("--idle needs --viewers > 0");
-  if (vm.count("server-pid")) {
-    if (server_pid <= 0) return bad("--server-pid must be a process id");
-    o.server_pid = server_pid;
+  for (int pid : server_pids) {
+    if (pid <= 0) return bad("--server-pid must be a process id");
+  }
+  if (!server_pids.empty()) {
+    o.server_pid = server_pids.front();
+    o.server_pids = server_pids;
   }
   return o;
 }

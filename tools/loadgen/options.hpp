@@ -63,7 +63,8 @@ struct options {
   std::size_t threads = 1;
   bool idle = false;
   bool progress = false;
-  std::optional<int> server_pid;
+  std::optional<int> server_pid;  // the first --server-pid
+  std::vector<int> server_pids;   // every --server-pid: sampled together, as one server
   std::string json_path;
 };
 

@@ -59,6 +59,15 @@ TEST(loadgen_options, url_repeated_for_several_gateways) {
   EXPECT_FALSE(parse({"--url", "ws://127.0.0.1:9001/ws", "--url", "http://x:1/"}).o);
 }
 
+TEST(loadgen_options, server_pid_repeated) {
+  auto p = parse({"--server-pid", "10", "--server-pid", "11"});
+  ASSERT_TRUE(p.o) << p.err;
+  EXPECT_EQ(p.o->server_pid, 10);
+  EXPECT_EQ(p.o->server_pids, (std::vector<int>{10, 11}));
+  EXPECT_FALSE(parse({}).o->server_pid);
+  EXPECT_FALSE(parse({"--server-pid", "10", "--server-pid", "0"}).o);
+}
+
 TEST(loadgen_options, bad_publish_rate_is_a_usage_error) {
   for (const char* bad : {"fast", "12x", "-1"}) {
     auto p = parse({"--publish-rate", bad});

@@ -238,6 +238,9 @@ json::object report_json(const options& o, const run_result& r) {
   if (r.server_start && r.server_end) {
     json::object s;
     s["pid"] = o.server_pid.value_or(0);
+    json::array pids;
+    for (int pid : o.server_pids) pids.push_back(pid);
+    s["pids"] = std::move(pids);
     s["cpu_percent"] = cpu_percent(*r.server_start, *r.server_end);
     s["rss_start_bytes"] = r.server_start->rss_bytes;
     s["rss_end_bytes"] = r.server_end->rss_bytes;
