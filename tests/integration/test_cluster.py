@@ -198,9 +198,10 @@ class Recorder:
     (time, connection number, snapshot or live, courier, seq, the location), the gateway
     that served each connection, close codes, and whatever it should not have seen."""
 
-    def __init__(self, name, kind, claims, proto, secret, ws_url):
+    def __init__(self, name, kind, claims, proto, secret, ws_url, direct=None):
         self.name, self.kind, self.claims, self.proto = name, kind, claims, proto
         self.secret, self.ws_url = secret, ws_url
+        self.direct = direct  # a gateway's name when connected to it, not through HAProxy
         self.received = []  # (t, conn_no, kind, courier, seq) -- test_nothing_lost's format
         self.locations = []  # (conn_no, location)
         self.connects = []  # (conn_no, t_handshake_start, t_ready)
@@ -228,7 +229,7 @@ class Recorder:
                                          subprotocols=[self.proto], timeout=5 * SCALE)
         assert ws.getsubprotocol() == self.proto, (self.name, ws.getsubprotocol())
         headers = ws.getheaders() or {}
-        gw = headers.get("x-peyk-server")
+        gw = self.direct or headers.get("x-peyk-server")
         assert gw, f"no X-Peyk-Server on the 101 through HAProxy: {headers!r}"
         if self.proto == "peyk.v1":
             first = json.loads(ws.recv())
@@ -500,6 +501,34 @@ def kill_master(cluster):
                 t_promoted=t_promoted, cmap=cmap, omap=omap)
 
 
+SUBSCRIBED = "peyk_cluster_partitions_subscribed"
+
+
+def check_subscriptions_follow_viewers(server, broker_flags, secret, final):
+    """A gateway subscribes only what its viewers need: nothing without viewers; for a
+    customer, its order's `o` partition (then reads its hash: the courier's last position
+    arrives although nobody posts); for an admin, every `c` partition. Connected directly,
+    not through HAProxy. Returns its viewers."""
+    gw = server(*broker_flags, role="gateway", secret=secret)
+    gw.wait_ready(20 * SCALE)
+    m = gw.metrics()
+    assert m.has_family(SUBSCRIBED), f"gateway /metrics lacks {SUBSCRIBED}"
+    assert m.sum(SUBSCRIBED) == 0, f"a gateway without viewers subscribed {m.sum(SUBSCRIBED)}"
+    cust = Recorder("fresh-cust", "customer", {"orders": ["o-01"]}, "peyk.v1", secret,
+                    gw.ws_url, direct="gateway4")
+    cust.connect()
+    wait_all_hold([cust], final, 3 * SCALE, "a customer on a fresh gateway")
+    assert {uid_of(l) for _, l in cust.locations} == {"cc-north-1"}, cust.locations
+    wait_until(lambda: gw.metrics().sum(SUBSCRIBED) == 1, 3 * SCALE, interval=0.05,
+               what=f"one partition subscribed for one order ({gw.metrics().sum(SUBSCRIBED)})")
+    admin = Recorder("fresh-admin", "admin", {}, "peyk.v1", secret, gw.ws_url, direct="gateway4")
+    admin.connect()
+    wait_all_hold([admin], final, 3 * SCALE, "an admin on a gateway that had only a customer")
+    n = gw.metrics().sum(SUBSCRIBED)
+    assert n >= PARTITIONS, f"a gateway with an admin subscribed {n} partitions, not all {PARTITIONS}"
+    return [cust, admin]
+
+
 def run_scenario(server, haproxy, broker_flags, cluster=None):
     t_start = time.monotonic()
     secret, ing, gws = start_peyk(server, broker_flags)
@@ -594,6 +623,8 @@ def run_scenario(server, haproxy, broker_flags, cluster=None):
                      if r.may_see(c) and snap.get(c, 0) < s}
             assert not short, f"{r.name} on {r.gateway}: snapshot lacks the last positions {short}"
     wait_all_hold(late, final, 3 * SCALE, "late viewers")
+    if cluster is not None:
+        late += check_subscriptions_follow_viewers(server, broker_flags, secret, final)
     for r in recs + late:
         r.stop()
     results = load.snapshot()
