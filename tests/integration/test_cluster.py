@@ -20,7 +20,11 @@ dispatchers and customers (peyk.v1 and echo-protocol) watch through HAProxy:
 4. latest wins (test_nothing_lost.py's rule): every location acknowledged with 200 reaches
    every viewer that may see it, or a newer one of the same courier does; no courier goes
    backwards (seq or ts) within a connection; at the end every admin holds each courier's
-   last acknowledged location.
+   last acknowledged location;
+5. late viewers, once the couriers have stopped, get the last positions (from the
+   snapshot, or for a customer from its order's partition hash right after it); a fresh
+   gateway subscribes nothing without viewers, one `o` partition for a customer with one
+   order, every `c` partition once an admin connects.
 
 The same scenario also runs on a plain Redis (`--redis`; no master to kill), which checks
 the HAProxy configuration and the roles on the topology peyk already had.
@@ -31,6 +35,7 @@ timings are printed (pytest -s)."""
 import json
 import os
 import secrets
+import signal
 import threading
 import time
 
@@ -388,7 +393,7 @@ def connect_viewers(secret, hp, viewers=VIEWERS):
     return recs
 
 
-def stop_gateway(recs, gws, hp, load):
+def stop_gateway(recs, gws, hp):
     """SIGTERM to the gateway serving the most kinds of viewer; its viewers must see 1001
     and reconnect through HAProxy elsewhere; returns (victim name, its viewers, seconds)."""
     names = {f"gateway{i + 1}": g for i, g in enumerate(gws)}
@@ -404,7 +409,7 @@ def stop_gateway(recs, gws, hp, load):
         f"HAProxy did not spread every role over the gateways: {kinds}"
     gw = names[victim]
     t0 = time.monotonic()
-    gw.send_signal(15)  # SIGTERM: the drain
+    gw.send_signal(signal.SIGTERM)  # the drain
     wait_until(lambda: all(r.closed() for r in on_victim), 10 * SCALE, interval=0.02,
                what=f"close frames from {victim} to its {len(on_victim)} viewers")
     for r in on_victim:
@@ -545,7 +550,7 @@ def run_scenario(server, haproxy, broker_flags, cluster=None):
         wait_all_hold(recs, load.latest_acked(), 10 * SCALE, "steady state")
 
         # 2. a gateway drains
-        victim, on_victim, w = stop_gateway(recs, gws, hp, load)
+        victim, on_victim, w = stop_gateway(recs, gws, hp)
         windows.append(w)
         report["gateway stop"] = f"{victim}, {len(on_victim)} viewers moved in {w:.2f}s"
         wait_all_hold(recs, load.latest_acked(), 10 * SCALE, "after the gateway stop")
