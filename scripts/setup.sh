@@ -9,7 +9,7 @@ PKGS=(
   libclang-rt-14-dev llvm   # sanitizer and libFuzzer runtimes (only recommended by clang), llvm-symbolizer
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev
   libssl-dev libhiredis-dev libgtest-dev libgmock-dev libbenchmark-dev
-  redis-server haproxy curl   # haproxy: the Redis Cluster test puts it in front of the gateways
+  redis-server redis-tools haproxy curl   # redis-cli, haproxy: the Redis Cluster test (test_cluster.py)
   python3 python3-pytest python3-websocket python3-requests python3-jwt python3-redis
   chromium
 )
