@@ -137,6 +137,13 @@ class RedisCluster:
         n = masters * (1 + replicas)
         self.nodes = [ClusterNode(p, b, self.dir) for p, b in zip(ports[:n], ports[n:])]
         self.create_output = ""
+        try:
+            self._create(node_timeout_ms, full_coverage, replicas)
+        except BaseException:  # pytest.fail included: no redis-server left behind
+            self.stop()
+            raise
+
+    def _create(self, node_timeout_ms, full_coverage, replicas):
         for n in self.nodes:
             n.start(node_timeout_ms, full_coverage)
         for n in self.nodes:
@@ -436,9 +443,13 @@ class HAProxy:
                                      stdout=self._log, stderr=subprocess.STDOUT)
         self.base = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
-        wait_until(self._answers, 10 * TIME_SCALE, interval=0.05, what="haproxy to answer")
-        self.wait_servers(lambda st: st.startswith("UP") and "/" not in st, 10 * TIME_SCALE,
-                          "every server UP by its /readyz check")
+        try:
+            wait_until(self._answers, 10 * TIME_SCALE, interval=0.05, what="haproxy to answer")
+            self.wait_servers(lambda st: st.startswith("UP") and "/" not in st, 10 * TIME_SCALE,
+                              "every server UP by its /readyz check")
+        except BaseException:
+            self.stop()
+            raise
 
     def _answers(self):
         if self.proc.poll() is not None:
