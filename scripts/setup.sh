@@ -9,7 +9,7 @@ PKGS=(
   libclang-rt-14-dev llvm   # sanitizer and libFuzzer runtimes (only recommended by clang), llvm-symbolizer
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev
   libssl-dev libhiredis-dev libgtest-dev libgmock-dev libbenchmark-dev
-  redis-server curl
+  redis-server redis-tools haproxy curl   # redis-cli, haproxy: the Redis Cluster test (test_cluster.py)
   python3 python3-pytest python3-websocket python3-requests python3-jwt python3-redis
   chromium
 )
@@ -25,8 +25,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# redis-server is started by the tests themselves on free ports; keep the packaged daemon off.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
+# redis-server and haproxy are started by the tests themselves on free ports; keep the
+# packaged daemons off (haproxy's would hold :80 with the stock config).
+if command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now redis-server haproxy >/dev/null 2>&1 || true
+fi
+# Without systemd (a container), the packages' postinst may have started them by init script.
+for svc in redis-server haproxy; do
+  if [ -x "/etc/init.d/$svc" ] && command -v service >/dev/null 2>&1; then
+    service "$svc" status >/dev/null 2>&1 && service "$svc" stop >/dev/null 2>&1 || true
+  fi
+done
 
 BUILD_TYPE=${BUILD_TYPE:-Release}
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" -DPEYK_WERROR="${PEYK_WERROR:-ON}" >/dev/null

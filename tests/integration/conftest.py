@@ -778,6 +778,12 @@ def redis_server(request):
 # pytest wiring
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "cluster: needs a Redis Cluster (redis-server, redis-cli) and haproxy; "
+        "fails, never skips, when they are missing")
+
+
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
@@ -790,6 +796,12 @@ def pytest_runtest_makereport(item, call):
         r = getattr(item, "_peyk_redis", None)
         if r is not None:
             rep.sections.append((f"redis-server log (port {r.port})", r.log_text()))
+        c = getattr(item, "_peyk_cluster", None)  # cluster_fixtures.py
+        if c is not None:
+            rep.sections.append((f"Redis Cluster ({c.summary()})", c.log_text()))
+        hp = getattr(item, "_peyk_haproxy", None)
+        if hp is not None:
+            rep.sections.append((f"haproxy log (port {hp.port})", hp.log_text()))
 
 
 _CRASH_MARKERS = ("AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "runtime error:",

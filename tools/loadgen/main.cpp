@@ -206,6 +206,23 @@ std::string top_error(const stats& s) {
   return best.empty() ? "no error recorded" : best + " (" + std::to_string(n) + "x)";
 }
 
+// Every --server-pid sampled as one server: CPU time and RSS added up; nullopt when one
+// of them cannot be read.
+std::optional<proc_sample> sample_server(const options& o) {
+  std::optional<proc_sample> sum;
+  for (int pid : o.server_pids) {
+    auto s = sample_process(pid);
+    if (!s) return std::nullopt;
+    if (!sum) {
+      sum = s;
+    } else {
+      sum->cpu_s += s->cpu_s;
+      sum->rss_bytes += s->rss_bytes;
+    }
+  }
+  return sum;
+}
+
 int fatal(const std::string& message) {
   std::cerr << "peyk-loadgen: " << message << "\n";
   return 1;
@@ -219,8 +236,12 @@ int execute(const options& o) {
               << " needed; raise the hard limit (ulimit -Hn) or expect connect failures\n";
   }
 
-  auto ws = resolve(o.ws_host, o.ws_port);
-  if (!ws) return fatal("cannot resolve " + o.ws_host);
+  std::vector<tcp::endpoint> ws;
+  for (const auto& t : o.ws_targets) {
+    auto e = resolve(t.host, t.port);
+    if (!e) return fatal("cannot resolve " + t.host);
+    ws.push_back(*e);
+  }
   auto ingest = resolve(o.ingest_host, o.ingest_port);
   if (!ingest) return fatal("cannot resolve " + o.ingest_host);
   tcp::endpoint redis;
@@ -237,8 +258,8 @@ int execute(const options& o) {
 
   std::optional<proc_sample> server_before;
   if (o.server_pid) {
-    server_before = sample_process(*o.server_pid);
-    if (!server_before) return fatal("cannot read /proc/" + std::to_string(*o.server_pid));
+    server_before = sample_server(o);
+    if (!server_before) return fatal("cannot read /proc/PID of every --server-pid");
   }
 
   // Tokens outlive the run, so no viewer is closed at `exp` (4001) mid-measurement.
@@ -250,7 +271,7 @@ int execute(const options& o) {
     return fatal(std::string("cannot mint tokens: ") + e.what());
   }
 
-  run r(o, *tokens, targets{*ws, *ingest, redis});
+  run r(o, *tokens, targets{ws, *ingest, redis});
   auto origin = clock_type::now();
   run_result result;
   result.server_before_connect = server_before;
@@ -277,7 +298,7 @@ int execute(const options& o) {
   if (o.idle) {
     // Let the server finish its side of the last handshakes before reading its RSS.
     std::this_thread::sleep_for(milliseconds(500));
-    if (o.server_pid) result.server_after_connect = sample_process(*o.server_pid);
+    if (o.server_pid) result.server_after_connect = sample_server(o);
   } else if (o.publishing()) {
     const bool to_redis = o.publisher == "redis";
     const auto connections = to_redis ? o.redis_connections : o.http_connections;
@@ -305,7 +326,7 @@ int execute(const options& o) {
   auto start = r.snapshot();
   if (!start) return fatal("a worker thread stopped answering");
   auto window_start = clock_type::now();
-  if (o.server_pid) result.server_start = sample_process(*o.server_pid);
+  if (o.server_pid) result.server_start = sample_server(o);
   result.self_start = sample_process(0);
   auto cores_start = sample_cores();
   r.hold(window_start + std::chrono::duration_cast<clock_type::duration>(
@@ -313,7 +334,7 @@ int execute(const options& o) {
          o.idle ? "idle" : "run", origin);
   auto end = r.snapshot();
   auto window_end = clock_type::now();
-  if (o.server_pid) result.server_end = sample_process(*o.server_pid);
+  if (o.server_pid) result.server_end = sample_server(o);
   result.self_end = sample_process(0);
   auto cores_end = sample_cores();
   result.core_busy = core_busy(cores_start, cores_end);

@@ -94,14 +94,17 @@ const char* to_string(ws_protocol p) {
 std::optional<options> parse_options(int argc, const char* const* argv, std::ostream& out,
                                      std::ostream& err, int& exit_code) {
   options o;
-  std::string url, ingest_url, role, protocol, secret_file, rate = "0", redis;
-  int server_pid = 0;
+  std::vector<std::string> urls;
+  std::string ingest_url, role, protocol, secret_file, rate = "0", redis;
+  std::vector<int> server_pids;
   po::options_description desc("Options", 100, 50);
   // clang-format off
   desc.add_options()
     ("help,h", "print this help and exit")
-    ("url", po::value(&url)->default_value("ws://127.0.0.1:8082/ws"),
-     "WebSocket endpoint of the gateway")
+    ("url", po::value(&urls)->composing()->default_value({"ws://127.0.0.1:8082/ws"},
+                                                         "ws://127.0.0.1:8082/ws"),
+     "WebSocket endpoint of the gateway; repeat it for several gateways: viewers are "
+     "spread over them round-robin")
     ("ingest-url", po::value(&ingest_url),
      "http://HOST:PORT of the ingest API (default: the --url host and port)")
     ("jwt-secret", po::value(&o.jwt_secret),
@@ -154,8 +157,9 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
     ("idle", po::bool_switch(&o.idle),
      "only connect the viewers and hold them; report the server's RSS per connection")
     ("progress", po::bool_switch(&o.progress), "print a line every second")
-    ("server-pid", po::value(&server_pid),
-     "server process to sample: CPU% over the window (utime+stime), VmRSS at start and end")
+    ("server-pid", po::value(&server_pids)->composing(),
+     "server process to sample: CPU% over the window (utime+stime), VmRSS at start and end; "
+     "repeat it for a server made of several processes (their sum is reported)")
     ("json", po::value(&o.json_path), "also write the results as JSON to this file");
   // clang-format on
 
@@ -181,11 +185,15 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
   };
 
   std::string why;
-  auto ws = parse_url(url, "ws", why);
-  if (!ws) return bad("--url " + url + ": " + why);
-  o.ws_host = ws->host;
-  o.ws_port = ws->port;
-  o.ws_path = ws->path;
+  for (const auto& url : urls) {
+    auto ws = parse_url(url, "ws", why);
+    if (!ws) return bad("--url " + url + ": " + why);
+    o.ws_targets.push_back({ws->host, ws->port, ws->path});
+  }
+  if (o.ws_targets.empty()) return bad("--url needs a value");
+  o.ws_host = o.ws_targets.front().host;
+  o.ws_port = o.ws_targets.front().port;
+  o.ws_path = o.ws_targets.front().path;
   if (ingest_url.empty()) {
     o.ingest_host = o.ws_host;
     o.ingest_port = o.ws_port;
@@ -266,9 +274,12 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
   }
   if (o.fleets < 1) return bad("--fleets must be at least 1");
   if (o.idle && o.total_viewers() == 0) return bad("--idle needs --viewers > 0");
-  if (vm.count("server-pid")) {
-    if (server_pid <= 0) return bad("--server-pid must be a process id");
-    o.server_pid = server_pid;
+  for (int pid : server_pids) {
+    if (pid <= 0) return bad("--server-pid must be a process id");
+  }
+  if (!server_pids.empty()) {
+    o.server_pid = server_pids.front();
+    o.server_pids = server_pids;
   }
   return o;
 }

@@ -5,17 +5,26 @@
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace peyk::loadgen {
 
 enum class viewer_role { admin, dispatcher, customer };
 enum class ws_protocol { echo, v1 };
 
+struct ws_target {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string path;
+};
+
 struct options {
-  // Target.
+  // Target. ws_host/ws_port/ws_path: the first --url; ws_targets: every --url given, in
+  // order (viewer i connects to ws_targets[i % size], e.g. several gateways).
   std::string ws_host = "127.0.0.1";
   std::uint16_t ws_port = 8082;
   std::string ws_path = "/ws";
+  std::vector<ws_target> ws_targets;
   std::string ingest_host;  // defaults to the WebSocket URL's host and port
   std::uint16_t ingest_port = 0;
   std::string jwt_secret;
@@ -54,7 +63,8 @@ struct options {
   std::size_t threads = 1;
   bool idle = false;
   bool progress = false;
-  std::optional<int> server_pid;
+  std::optional<int> server_pid;  // the first --server-pid
+  std::vector<int> server_pids;   // every --server-pid: sampled together, as one server
   std::string json_path;
 };
 

@@ -37,6 +37,37 @@ TEST(loadgen_options, publish_rate_max_is_closed_loop) {
   EXPECT_FALSE(parse({"--viewers", "5"}).o->publishing());
 }
 
+TEST(loadgen_options, url_repeated_for_several_gateways) {
+  auto one = parse({});
+  ASSERT_TRUE(one.o) << one.err;
+  ASSERT_EQ(one.o->ws_targets.size(), 1u);
+  EXPECT_EQ(one.o->ws_targets[0].port, 8082);
+  EXPECT_EQ(one.o->ws_port, 8082);
+
+  auto p = parse({"--url", "ws://127.0.0.1:9001/ws", "--url", "ws://127.0.0.2:9002/x", "--url",
+                  "ws://localhost:9003/ws"});
+  ASSERT_TRUE(p.o) << p.err;
+  ASSERT_EQ(p.o->ws_targets.size(), 3u);
+  EXPECT_EQ(p.o->ws_targets[1].host, "127.0.0.2");
+  EXPECT_EQ(p.o->ws_targets[1].port, 9002);
+  EXPECT_EQ(p.o->ws_targets[1].path, "/x");
+  EXPECT_EQ(p.o->ws_targets[2].port, 9003);
+  // the first is the default ingest address, as with one --url
+  EXPECT_EQ(p.o->ws_port, 9001);
+  EXPECT_EQ(p.o->ingest_port, 9001);
+
+  EXPECT_FALSE(parse({"--url", "ws://127.0.0.1:9001/ws", "--url", "http://x:1/"}).o);
+}
+
+TEST(loadgen_options, server_pid_repeated) {
+  auto p = parse({"--server-pid", "10", "--server-pid", "11"});
+  ASSERT_TRUE(p.o) << p.err;
+  EXPECT_EQ(p.o->server_pid, 10);
+  EXPECT_EQ(p.o->server_pids, (std::vector<int>{10, 11}));
+  EXPECT_FALSE(parse({}).o->server_pid);
+  EXPECT_FALSE(parse({"--server-pid", "10", "--server-pid", "0"}).o);
+}
+
 TEST(loadgen_options, bad_publish_rate_is_a_usage_error) {
   for (const char* bad : {"fast", "12x", "-1"}) {
     auto p = parse({"--publish-rate", bad});

@@ -81,9 +81,13 @@ void print_report(std::ostream& out, const options& o, const run_result& r) {
   const auto& w = r.window;
   const auto& t = r.total;
   out << "\n== peyk-loadgen " << (o.idle ? "idle" : "load") << " run, " << now_iso() << " ==\n";
-  out << "target      " << o.ws_host << ":" << o.ws_port << o.ws_path << "  role "
-      << to_string(o.role) << "  protocol " << to_string(o.protocol) << "  threads " << o.threads
-      << "\n";
+  out << "target      ";
+  for (std::size_t i = 0; i < o.ws_targets.size(); ++i) {
+    const auto& u = o.ws_targets[i];
+    out << (i ? ", " : "") << u.host << ":" << u.port << u.path;
+  }
+  out << "  role " << to_string(o.role) << "  protocol " << to_string(o.protocol) << "  threads "
+      << o.threads << "\n";
   out << "viewers     " << t.viewers_open << " open at the end of " << o.total_viewers() << " ("
       << t.viewers_connected << " connected in " << fmt("%.2f s", r.connect_s) << ", "
       << t.viewers_failed << " failed, " << t.viewers_lost << " lost)\n";
@@ -170,6 +174,11 @@ json::object report_json(const options& o, const run_result& r) {
 
   json::object cfg;
   cfg["url"] = "ws://" + o.ws_host + ":" + std::to_string(o.ws_port) + o.ws_path;
+  json::array urls;
+  for (const auto& u : o.ws_targets) {
+    urls.emplace_back("ws://" + u.host + ":" + std::to_string(u.port) + u.path);
+  }
+  cfg["urls"] = std::move(urls);
   cfg["viewers"] = o.viewers;
   cfg["role"] = to_string(o.role);
   cfg["protocol"] = to_string(o.protocol);
@@ -229,6 +238,9 @@ json::object report_json(const options& o, const run_result& r) {
   if (r.server_start && r.server_end) {
     json::object s;
     s["pid"] = o.server_pid.value_or(0);
+    json::array pids;
+    for (int pid : o.server_pids) pids.push_back(pid);
+    s["pids"] = std::move(pids);
     s["cpu_percent"] = cpu_percent(*r.server_start, *r.server_end);
     s["rss_start_bytes"] = r.server_start->rss_bytes;
     s["rss_end_bytes"] = r.server_end->rss_bytes;

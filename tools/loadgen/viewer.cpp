@@ -76,7 +76,8 @@ void viewer::on_deadline(error_code ec) {
 void viewer::do_connect() {
   const auto& o = w_.opts();
   error_code ec;
-  auto target = w_.target().ws;
+  const auto& targets = w_.target().ws;
+  auto target = targets[index_ % targets.size()];
   socket_.open(target.protocol(), ec);
   if (ec) return fail(ec, "socket");
   if (o.source_ips > 1) {
@@ -105,9 +106,12 @@ void viewer::on_connect(error_code ec) {
   key_ = base64(nonce, sizeof nonce);
   request_.reserve(512);
   request_ += "GET ";
-  request_ += o.ws_path;
+  // the --url this viewer connects to (an options built in code may have none: the first)
+  ws_target t{o.ws_host, o.ws_port, o.ws_path};
+  if (!o.ws_targets.empty()) t = o.ws_targets[index_ % o.ws_targets.size()];
+  request_ += t.path;
   request_ += " HTTP/1.1\r\nHost: ";
-  request_ += o.ws_host + ":" + std::to_string(o.ws_port);
+  request_ += t.host + ":" + std::to_string(t.port);
   request_ += "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n";
   request_ += "Sec-WebSocket-Key: " + key_ + "\r\n";
   request_ += "Sec-WebSocket-Protocol: ";

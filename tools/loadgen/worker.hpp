@@ -28,7 +28,7 @@ namespace peyk::loadgen {
 class viewer;
 
 struct targets {
-  boost::asio::ip::tcp::endpoint ws;
+  std::vector<boost::asio::ip::tcp::endpoint> ws;  // one per --url (options::ws_targets)
   boost::asio::ip::tcp::endpoint ingest;
   boost::asio::ip::tcp::endpoint redis;  // --publisher redis
 };
