@@ -7,7 +7,7 @@
 # Prints one closing line: "tests: N passed, N failed[, N skipped]".
 #
 # The sanitizer builds compile in the background (niced) while the previous stage's
-# tests run. PEYK_SANITIZERS=0 skips them; PEYK_FUZZ_SECONDS (default 20) is the time
+# tests run. PEYK_SANITIZERS=0 skips them; PEYK_FUZZ_SECONDS (default 10) is the time
 # each fuzz target runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ OUT="$ROOT/tests/artifacts"
 rm -rf "$OUT" && mkdir -p "$OUT/junit"
 JOBS=$(nproc)
 SANITIZERS=${PEYK_SANITIZERS:-1}
-FUZZ_SECONDS=${PEYK_FUZZ_SECONDS:-20}
+FUZZ_SECONDS=${PEYK_FUZZ_SECONDS:-10}
 T0=$SECONDS
 stage() { echo "== $* ($((SECONDS - T0)) s)"; }
 
