@@ -109,6 +109,7 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
     ("threads", po::value(&c.threads)->default_value(0), "io threads (0: one per core)")
     ("redis", po::value(&c.redis), "redis://[:password@]host:port[/db]: required by ingest and gateway; serve without it uses the in-process broker")
     ("redis-cluster", po::value(&c.redis_cluster), "host:port[,host:port...]: seed nodes of a Redis Cluster (7+); sharded pub/sub over partitioned channels instead of --redis")
+    ("redis-password-file", po::value(&c.redis_password_file), "file holding the password (AUTH) of every --redis-cluster node; --redis takes it in its URL")
     ("cluster-partitions", po::value(&c.cluster_partitions)->default_value(c.cluster_partitions), "with --redis-cluster: partitions per channel family; the same on every ingest and gateway")
     ("channel", po::value(&c.channel)->default_value(c.channel), "Redis pub/sub channel (with --redis-cluster: the prefix of the partitioned channels)")
     ("jwt-secret-file", po::value(&c.jwt_secret_file), "file holding the HS256 key (else env PEYK_JWT_SECRET)")
@@ -186,6 +187,10 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
         if (!cfg.redis.empty() && !cfg.redis_cluster.empty()) {
           return "--redis and --redis-cluster exclude each other";
         }
+        if (!cfg.redis_password_file.empty() && cfg.redis_cluster.empty()) {
+          return "--redis-password-file goes with --redis-cluster (--redis takes the password in "
+                 "its URL)";
+        }
         if (cfg.cluster_partitions < 1 || cfg.cluster_partitions > 4096) {
           return "--cluster-partitions must be 1..4096";
         }
@@ -244,6 +249,10 @@ std::string read_secret_file(const std::string& file, const char* flag) {
   return secret;
 }
 }  // namespace
+
+std::string load_redis_password(const std::string& file) {
+  return file.empty() ? std::string() : read_secret_file(file, "--redis-password-file");
+}
 
 std::string load_previous_secret(const std::string& file) {
   if (!file.empty()) return read_secret_file(file, "--jwt-previous-secret-file");

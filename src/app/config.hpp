@@ -16,9 +16,10 @@ namespace peyk::app {
 
 struct serve_config {
   std::string listen = "127.0.0.1:8082";
-  unsigned threads = 0;       // 0: one per core
-  std::string redis;          // empty: in-process broker
-  std::string redis_cluster;  // seed nodes host:port,...; exclusive with redis
+  unsigned threads = 0;             // 0: one per core
+  std::string redis;                // empty: in-process broker
+  std::string redis_cluster;        // seed nodes host:port,...; exclusive with redis
+  std::string redis_password_file;  // --redis-cluster's AUTH password
   std::size_t cluster_partitions = 64;
   std::string channel = "dlchannel";
   std::string jwt_secret_file;
@@ -73,5 +74,9 @@ std::string load_secret(const std::string& file);
 // PEYK_JWT_PREVIOUS_SECRET, else empty (no rotation). Throws like load_secret on an
 // unreadable or empty file.
 std::string load_previous_secret(const std::string& file);
+
+// The Redis Cluster password from --redis-password-file (empty: none). Throws on an
+// unreadable or empty file.
+std::string load_redis_password(const std::string& file);
 
 }  // namespace peyk::app

@@ -186,5 +186,23 @@ TEST(Secret, PreviousKeyIsOptional) {
   EXPECT_EQ(c->jwt_previous_secret_file, "/tmp/k");
 }
 
+TEST(ServeFlags, RedisCluster) {
+  int code = -1;
+  std::string msg;
+  auto c = serve({"--redis-cluster", "10.0.0.1:7000,10.0.0.2:7000"}, code, msg);
+  ASSERT_TRUE(c) << msg;
+  EXPECT_EQ(c->redis_cluster, "10.0.0.1:7000,10.0.0.2:7000");
+  EXPECT_EQ(c->cluster_partitions, 64u);
+  EXPECT_FALSE(serve({"--redis", "redis://h:1", "--redis-cluster", "h:2"}, code, msg));
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(msg.find("exclude each other"), std::string::npos) << msg;
+  EXPECT_FALSE(serve({"--redis-cluster", "h:2", "--cluster-partitions", "0"}, code, msg));
+  EXPECT_NE(msg.find("--cluster-partitions"), std::string::npos) << msg;
+  EXPECT_FALSE(serve({"--redis-password-file", "/tmp/p"}, code, msg));
+  EXPECT_NE(msg.find("--redis-password-file goes with --redis-cluster"), std::string::npos) << msg;
+  EXPECT_EQ(load_redis_password(""), "");
+  EXPECT_THROW(load_redis_password("/nonexistent/file"), std::runtime_error);
+}
+
 }  // namespace
 }  // namespace peyk::app

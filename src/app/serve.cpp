@@ -88,6 +88,7 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
     if (!cfg.redis_cluster.empty()) {
       cluster.emplace();
       cluster->seeds = broker::parse_cluster_seeds(cfg.redis_cluster);
+      cluster->password = load_redis_password(cfg.redis_password_file);
       cluster->channel = cfg.channel;
       cluster->partitions = cfg.cluster_partitions;
       cluster->write_last_known = r != role::gateway;

@@ -35,8 +35,8 @@ TEST(RedisBroker, PublishesSubscribesAndSurvivesARestart) {
   cfg.port = static_cast<unsigned short>(redis.port);
   cfg.channel = "test-channel";
   cfg.max_backoff = 300ms;
-  redis_broker b(cfg, m);
   collector c;
+  redis_broker b(cfg, m);
   b.subscribe(std::ref(c));
   b.start();
   ASSERT_TRUE(eventually([&] { return b.connected(); }));
@@ -79,8 +79,8 @@ TEST(RedisBroker, AuthenticatesAndSelectsTheDatabase) {
   redis_server redis(free_port(), "s3cret-pass");
   core::metrics m;
   auto cfg = parse_redis_url("redis://:s3cret-pass@127.0.0.1:" + std::to_string(redis.port) + "/3");
-  redis_broker b(cfg, m);
   collector c;
+  redis_broker b(cfg, m);
   b.subscribe(std::ref(c));
   b.start();
   ASSERT_TRUE(eventually([&] { return b.connected(); }));
@@ -117,8 +117,8 @@ TEST(RedisBroker, NewSubscriberWarmsFromTheLastKnownHash) {
     EXPECT_EQ(publish_sync(pub, loc("1", 35.3)), true);
     pub.stop();
   }
-  redis_broker gw(cfg, m);
   collector c;
+  redis_broker gw(cfg, m);
   gw.subscribe(std::ref(c));
   gw.start();
   ASSERT_TRUE(eventually([&] { return c.size() == 2; }));

@@ -109,6 +109,7 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
     }
     for (std::size_t i = 0; i < channels.size(); ++i) by_name[channels[i].name] = i;
     owner.assign(names.partitions(), nullptr);
+    hold.assign(names.partitions(), 0);
     order_need.assign(names.partitions(), 0);
   }
 
@@ -121,7 +122,8 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
 
   std::map<std::string, std::unique_ptr<node>> nodes;  // masters (and ASK targets)
   std::vector<node*> owner;                            // per partition
-  std::vector<channel> channels;                       // c partitions, then o partitions
+  std::vector<char> hold;         // per partition: subscribe only after the next slot map read
+  std::vector<channel> channels;  // c partitions, then o partitions
   std::unordered_map<std::string, std::size_t> by_name;
   bool topology_ok = false;
   bool refreshing = false;
@@ -138,6 +140,7 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
 
   std::atomic<bool> ready{false};
   core::log_limiter invalid_log{5};
+  core::log_limiter refresh_log{1};
 
   channel& chan(family f, std::size_t p) {
     return channels[(f == family::courier ? 0 : names.partitions()) + p];
@@ -302,6 +305,7 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
     for (auto& rg : ranges) masters[addr_of(rg.host, rg.port)] = true;
     bool changed = next != owner;
     owner = next;
+    hold.assign(names.partitions(), 0);
     std::vector<node*> gone;
     for (auto& [a, n] : nodes) {
       if (!masters.count(a)) gone.push_back(n.get());
@@ -345,7 +349,7 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
       node* o = owner[c.p];
       if (c.wanted || (c.on && now - c.unwanted_since < cfg.linger)) {
         if (c.on && c.on != o) unsubscribe(c);
-        if (!c.on && o && o->sub->up()) {
+        if (!c.on && o && o->sub->up() && !hold[c.p]) {
           std::string cmd;
           append_command(cmd, {"SSUBSCRIBE", c.name});
           o->sub->send_only(cmd);
@@ -384,6 +388,23 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
   }
 
   bool on_push(node* n, redisReply* r) {
+    if (r->type == REDIS_REPLY_ERROR && !n->sub->awaiting_replies()) {
+      // A refused SSUBSCRIBE (MOVED: the slot is not, or no longer, here). Errors carry no
+      // channel name: every subscription still unconfirmed on this node is sent again,
+      // once the slot map has been read again.
+      if (refresh_log.allow()) {
+        core::log(core::log_level::warn, "redis cluster: " + n->addr + " refused a subscription (" +
+                                             std::string(reply_text(r).substr(0, 200)) + ")");
+      }
+      for (auto& c : channels) {
+        if (c.on == n && !c.confirmed) {
+          c.on = nullptr;
+          hold[c.p] = 1;
+        }
+      }
+      refresh_needed = true;
+      return true;
+    }
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 3) return false;
     auto kind = reply_text(r->element[0]);
     auto it = by_name.find(std::string(reply_text(r->element[1])));
@@ -406,6 +427,7 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
       if (c && c->on == n) {
         c->on = nullptr;
         c->confirmed = c->warmed = false;
+        hold[c->p] = 1;  // not here again before the slot map says where
         refresh_needed = true;
         update_ready();
       }

@@ -25,8 +25,9 @@ std::string run(const std::string& cmd) {
   return out;
 }
 
-std::string cli(int port, const std::string& args) {
-  return run("redis-cli -p " + std::to_string(port) + " " + args + " 2>&1");
+std::string cli(int port, const std::string& args, const std::string& password = {}) {
+  auto auth = password.empty() ? std::string() : " -a " + password + " --no-auth-warning";
+  return run("redis-cli -p " + std::to_string(port) + auth + " " + args + " 2>&1");
 }
 
 bool port_free(int port) {
@@ -51,14 +52,16 @@ int free_cluster_port() {
 
 // Three masters on free loopback ports, slots split evenly by `redis-cli --cluster create`.
 struct cluster3 {
-  cluster3() {
+  explicit cluster3(std::string pass = {}) : password(std::move(pass)) {
     std::string create = "redis-cli --cluster create";
+    if (!password.empty())
+      create = "redis-cli -a " + password + " --no-auth-warning --cluster create";
     for (int i = 0; i < 3; ++i) {
       int port = free_cluster_port();
       auto dir = "/tmp/peyk-cluster-" + std::to_string(port);
       std::system(("rm -rf " + dir + " && mkdir -p " + dir).c_str());
       nodes.push_back(std::make_unique<redis_server>(
-          port, "",
+          port, password,
           "--cluster-enabled yes --cluster-node-timeout 1000 --dir " + dir +
               " --cluster-config-file nodes.conf --cluster-require-full-coverage no"));
       create += " 127.0.0.1:" + std::to_string(port);
@@ -67,7 +70,8 @@ struct cluster3 {
     ok = eventually(
         [&] {
           for (auto& n : nodes) {
-            if (cli(n->port, "cluster info").find("cluster_state:ok") == std::string::npos) {
+            if (cli(n->port, "cluster info", password).find("cluster_state:ok") ==
+                std::string::npos) {
               return false;
             }
           }
@@ -113,6 +117,7 @@ struct cluster3 {
     }
     return per;
   }
+  std::string password;
   std::vector<std::unique_ptr<redis_server>> nodes;
   bool ok = false;
 };
@@ -161,8 +166,8 @@ TEST(RedisClusterBroker, AdminsGetEveryPartitionSpreadOverTheMasters) {
   cluster3 c;
   ASSERT_TRUE(c.ok);
   core::metrics im, gm;
+  collector got;  // declared first: it must outlive the brokers' threads
   redis_cluster_broker ingest(config(c, true), im), gateway(config(c, false), gm);
-  collector got;
   gateway.subscribe(std::ref(got));
   ingest.start();
   gateway.start();
@@ -188,8 +193,8 @@ TEST(RedisClusterBroker, CustomersSubscribeOnlyTheirOrdersPartitions) {
   cluster3 c;
   ASSERT_TRUE(c.ok);
   core::metrics im, gm;
+  collector got;  // declared first: it must outlive the brokers' threads
   redis_cluster_broker ingest(config(c, true), im), gateway(config(c, false), gm);
-  collector got;
   gateway.subscribe(std::ref(got));
   ingest.start();
   gateway.start();
@@ -232,8 +237,8 @@ TEST(RedisClusterBroker, FollowsAMovedSlotForPublishAndSubscription) {
   cluster3 c;
   ASSERT_TRUE(c.ok);
   core::metrics im, gm;
+  collector got;  // declared first: it must outlive the brokers' threads
   redis_cluster_broker ingest(config(c, true), im), gateway(config(c, false), gm);
-  collector got;
   gateway.subscribe(std::ref(got));
   ingest.start();
   gateway.start();
@@ -291,6 +296,29 @@ TEST(RedisClusterBroker, FollowsAskDuringASlotMigration) {
             "OK\n1\n");
   // Not on the source: it sends the reader to the target.
   EXPECT_EQ(cli(from, "hexists " + key + " k").rfind("ASK ", 0), 0u);
+}
+
+TEST(RedisClusterBroker, AuthenticatesOnEveryNode) {
+  cluster3 c("cluster-pass-1");
+  ASSERT_TRUE(c.ok);
+  core::metrics im, gm, bad_m;
+  auto icfg = config(c, true), gcfg = config(c, false), bad = config(c, true);
+  icfg.password = gcfg.password = "cluster-pass-1";
+  collector got;  // declared first: it must outlive the brokers' threads
+  redis_cluster_broker ingest(icfg, im), gateway(gcfg, gm), stranger(bad, bad_m);
+  gateway.subscribe(std::ref(got));
+  ingest.start();
+  gateway.start();
+  stranger.start();
+  gateway.need_all(+1);
+  ASSERT_TRUE(eventually([&] { return gm.cluster_partitions_subscribed.value() == 64; }));
+  for (int i = 0; i < 30; ++i)
+    ASSERT_EQ(publish_sync(ingest, loc("a" + std::to_string(i), 35.1)), true);
+  ASSERT_TRUE(eventually([&] { return got.size() == 30; })) << got.size();
+  // Without the password nothing is learnt, and nothing is published.
+  EXPECT_FALSE(stranger.connected());
+  EXPECT_EQ(bad_m.cluster_nodes.value(), 0);
+  EXPECT_NE(publish_sync(stranger, loc("x", 35.2)), std::optional<bool>(true));
 }
 
 }  // namespace

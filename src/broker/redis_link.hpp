@@ -55,6 +55,8 @@ class redis_link : public std::enable_shared_from_this<redis_link> {
   std::function<void()> on_down;
 
   bool up() const { return up_; }
+  // Replies to command() are still due (errors then belong to them, not to pushes).
+  bool awaiting_replies() const { return !fifo_.empty(); }
   const link_target& target() const { return target_; }
 
   void start() { do_connect(); }
