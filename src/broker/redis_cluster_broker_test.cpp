@@ -134,6 +134,21 @@ cluster_config config(const cluster3& c, bool ingest) {
   return cfg;
 }
 
+// An ingest-side and a gateway-side broker on one cluster, the gateway's messages
+// collected (the collector is declared first: it must outlive the brokers' threads).
+struct brokers {
+  explicit brokers(const cluster3& c) : ingest(config(c, true), im), gateway(config(c, false), gm) {
+    gateway.subscribe(std::ref(got));
+  }
+  void start() {
+    ingest.start();
+    gateway.start();
+  }
+  core::metrics im, gm;
+  collector got;
+  redis_cluster_broker ingest, gateway;
+};
+
 location_ptr with_orders(std::string id, double lat, std::vector<std::string> orders) {
   auto l = std::make_shared<core::location>(*loc(std::move(id), lat));
   l->orders = std::move(orders);
@@ -165,12 +180,11 @@ TEST(ClusterSeeds, Parse) {
 TEST(RedisClusterBroker, AdminsGetEveryPartitionSpreadOverTheMasters) {
   cluster3 c;
   ASSERT_TRUE(c.ok);
-  core::metrics im, gm;
-  collector got;  // declared first: it must outlive the brokers' threads
-  redis_cluster_broker ingest(config(c, true), im), gateway(config(c, false), gm);
-  gateway.subscribe(std::ref(got));
-  ingest.start();
-  gateway.start();
+  brokers b(c);
+  auto& gm = b.gm;
+  auto& got = b.got;
+  auto &ingest = b.ingest, &gateway = b.gateway;
+  b.start();
   ASSERT_TRUE(eventually([&] { return ingest.connected() && gateway.connected(); }));
   EXPECT_EQ(gm.cluster_nodes.value(), 3);
   EXPECT_EQ(gm.cluster_partitions_subscribed.value(), 0);  // no viewer yet: nothing
@@ -192,12 +206,11 @@ TEST(RedisClusterBroker, AdminsGetEveryPartitionSpreadOverTheMasters) {
 TEST(RedisClusterBroker, CustomersSubscribeOnlyTheirOrdersPartitions) {
   cluster3 c;
   ASSERT_TRUE(c.ok);
-  core::metrics im, gm;
-  collector got;  // declared first: it must outlive the brokers' threads
-  redis_cluster_broker ingest(config(c, true), im), gateway(config(c, false), gm);
-  gateway.subscribe(std::ref(got));
-  ingest.start();
-  gateway.start();
+  brokers b(c);
+  auto& gm = b.gm;
+  auto& got = b.got;
+  auto &ingest = b.ingest, &gateway = b.gateway;
+  b.start();
   ASSERT_TRUE(eventually([&] { return ingest.connected() && gateway.connected(); }));
   // Published before any viewer: recovered from the order partition's hash.
   ASSERT_EQ(publish_sync(ingest, with_orders("early", 35.5, {"A1"})), true);
@@ -236,12 +249,11 @@ TEST(RedisClusterBroker, CustomersSubscribeOnlyTheirOrdersPartitions) {
 TEST(RedisClusterBroker, FollowsAMovedSlotForPublishAndSubscription) {
   cluster3 c;
   ASSERT_TRUE(c.ok);
-  core::metrics im, gm;
-  collector got;  // declared first: it must outlive the brokers' threads
-  redis_cluster_broker ingest(config(c, true), im), gateway(config(c, false), gm);
-  gateway.subscribe(std::ref(got));
-  ingest.start();
-  gateway.start();
+  brokers b(c);
+  auto &im = b.im, &gm = b.gm;
+  auto& got = b.got;
+  auto &ingest = b.ingest, &gateway = b.gateway;
+  b.start();
   gateway.need_all(+1);
   ASSERT_TRUE(eventually([&] { return gm.cluster_partitions_subscribed.value() == 64; }));
   // Move courier "m"'s slot (no key in it yet) to another master behind peyk's back.

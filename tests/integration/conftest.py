@@ -285,6 +285,35 @@ def uid_of(loc):
 # raw sockets (for what websocket-client cannot do: never read, never pong)
 
 
+def read_viewer_frames(ws, proto, halt, conn_no, closes, errors, on_locations, on_other=None):
+    """A recording viewer's read loop, until `halt` is set or the connection ends: each
+    batch of live locations goes to on_locations(locs, t); a close is appended to `closes`
+    as (conn_no, t, code), a failure to `errors` as (conn_no, text); other peyk.v1 frames
+    go to on_other(obj), if given."""
+    ws.settimeout(0.2)
+    while not halt.is_set():
+        try:
+            op, frame = ws.recv_data_frame(control_frame=True)
+        except websocket.WebSocketTimeoutException:
+            continue
+        except Exception as e:  # noqa: BLE001 - recorded, asserted on by the caller
+            errors.append((conn_no, repr(e)))
+            return
+        if op == websocket.ABNF.OPCODE_CLOSE:
+            closes.append((conn_no, time.monotonic(), _close_code(frame.data)[0]))
+            return
+        if op not in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
+            continue
+        obj = json.loads(frame.data)
+        t = time.monotonic()
+        if proto != "peyk.v1":
+            on_locations([obj], t)
+        elif obj.get("type") == "locations":
+            on_locations(obj["locations"], t)
+        elif on_other:
+            on_other(obj)
+
+
 def read_http_head(sock, timeout=RECV_TIMEOUT):
     """Reads an HTTP response head; returns (status, headers dict lowercased, leftover bytes)."""
     sock.settimeout(timeout)

@@ -44,7 +44,7 @@ import requests
 import websocket
 
 from cluster_fixtures import haproxy, redis_cluster  # noqa: F401 - fixtures
-from conftest import uid_of, wait_until
+from conftest import read_viewer_frames, uid_of, wait_until
 from sanitizer import TIME_SCALE
 from test_nothing_lost import check as latest_wins_violations
 
@@ -255,31 +255,12 @@ class Recorder:
                 self.locations.append((conn_no, l))
 
     def _read(self, ws, conn_no):
-        ws.settimeout(0.2)
-        while not self.halt.is_set():
-            try:
-                op, frame = ws.recv_data_frame(control_frame=True)
-            except websocket.WebSocketTimeoutException:
-                continue
-            except Exception as e:  # noqa: BLE001 - recorded, asserted on by the test
-                self.errors.append((conn_no, repr(e)))
-                return
-            if op == websocket.ABNF.OPCODE_CLOSE:
-                code = int.from_bytes(frame.data[:2], "big") if len(frame.data) >= 2 else None
-                self.closes.append((conn_no, time.monotonic(), code))
-                return
-            if op not in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
-                continue
-            obj = json.loads(frame.data)
-            if self.proto == "peyk.v1":
-                if obj.get("type") != "locations":
-                    if obj.get("type") != "status":
-                        self.errors.append((conn_no, f"unexpected frame {obj!r}"[:300]))
-                    continue
-                locs = obj["locations"]
-            else:
-                locs = [obj]
-            self._record(conn_no, "live", locs, time.monotonic())
+        def other(obj):
+            if obj.get("type") != "status":
+                self.errors.append((conn_no, f"unexpected frame {obj!r}"[:300]))
+
+        read_viewer_frames(ws, self.proto, self.halt, conn_no, self.closes, self.errors,
+                           lambda locs, t: self._record(conn_no, "live", locs, t), other)
 
     def closed(self):
         return self.closes and self.closes[-1][0] == self.conn_no

@@ -29,9 +29,8 @@ import time
 
 from types import SimpleNamespace
 
-import websocket
 
-from conftest import uid_of, wait_until
+from conftest import read_viewer_frames, uid_of, wait_until
 from sanitizer import TIME_SCALE
 
 SCALE = TIME_SCALE
@@ -138,32 +137,12 @@ class Recorder:
         self.thread.start()
 
     def _read(self, ws, conn_no):
-        ws.settimeout(0.2)
-        while not self.halt.is_set():
-            try:
-                op, frame = ws.recv_data_frame(control_frame=True)
-            except websocket.WebSocketTimeoutException:
-                continue
-            except Exception as e:  # noqa: BLE001 - recorded, asserted on by the test
-                self.errors.append((conn_no, repr(e)))
-                return
-            if op == websocket.ABNF.OPCODE_CLOSE:
-                code = int.from_bytes(frame.data[:2], "big") if len(frame.data) >= 2 else None
-                self.closes.append((conn_no, time.monotonic(), code))
-                return
-            if op not in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
-                continue
-            obj = json.loads(frame.data)
-            t = time.monotonic()
-            if self.proto == "peyk.v1":
-                if obj.get("type") != "locations":
-                    continue
-                locs = obj["locations"]
-            else:
-                locs = [obj]
+        def live(locs, t):
             with self.lock:
                 for l in locs:
                     self.received.append((t, conn_no, "live", uid_of(l), seq_of(l)))
+
+        read_viewer_frames(ws, self.proto, self.halt, conn_no, self.closes, self.errors, live)
 
     def wait_closed(self, timeout):
         self.thread.join(timeout)
