@@ -111,6 +111,7 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
     ("redis-cluster", po::value(&c.redis_cluster), "host:port[,host:port...]: seed nodes of a Redis Cluster (7+); sharded pub/sub over partitioned channels instead of --redis")
     ("redis-password-file", po::value(&c.redis_password_file), "file holding the password (AUTH) of every --redis-cluster node; --redis takes it in its URL")
     ("cluster-partitions", po::value(&c.cluster_partitions)->default_value(c.cluster_partitions), "with --redis-cluster: partitions per channel family; the same on every ingest and gateway")
+    ("cluster-order-ttl", po::value(&c.cluster_order_ttl_s)->default_value(c.cluster_order_ttl_s), "with --redis-cluster (ingest): seconds an order's last location is kept for a late customer")
     ("channel", po::value(&c.channel)->default_value(c.channel), "Redis pub/sub channel (with --redis-cluster: the prefix of the partitioned channels)")
     ("jwt-secret-file", po::value(&c.jwt_secret_file), "file holding the HS256 key (else env PEYK_JWT_SECRET)")
     ("jwt-previous-secret-file", po::value(&c.jwt_previous_secret_file), "key rotation: file holding the key being retired, still accepted (else env PEYK_JWT_PREVIOUS_SECRET; default: none)")
@@ -190,6 +191,9 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
         if (!cfg.redis_password_file.empty() && cfg.redis_cluster.empty()) {
           return "--redis-password-file goes with --redis-cluster (--redis takes the password in "
                  "its URL)";
+        }
+        if (!(cfg.cluster_order_ttl_s >= 1 && cfg.cluster_order_ttl_s <= 30 * 86400)) {
+          return "--cluster-order-ttl must be 1..2592000 seconds";
         }
         if (cfg.cluster_partitions < 1 || cfg.cluster_partitions > 4096) {
           return "--cluster-partitions must be 1..4096";

@@ -21,6 +21,7 @@ struct serve_config {
   std::string redis_cluster;        // seed nodes host:port,...; exclusive with redis
   std::string redis_password_file;  // --redis-cluster's AUTH password
   std::size_t cluster_partitions = 64;
+  double cluster_order_ttl_s = 21600;  // how long an order's last location is kept
   std::string channel = "dlchannel";
   std::string jwt_secret_file;
   std::string jwt_previous_secret_file;  // key rotation: the key being retired

@@ -193,6 +193,9 @@ TEST(ServeFlags, RedisCluster) {
   ASSERT_TRUE(c) << msg;
   EXPECT_EQ(c->redis_cluster, "10.0.0.1:7000,10.0.0.2:7000");
   EXPECT_EQ(c->cluster_partitions, 64u);
+  EXPECT_EQ(c->cluster_order_ttl_s, 21600);
+  EXPECT_FALSE(serve({"--redis-cluster", "h:2", "--cluster-order-ttl", "0"}, code, msg));
+  EXPECT_NE(msg.find("--cluster-order-ttl"), std::string::npos) << msg;
   EXPECT_FALSE(serve({"--redis", "redis://h:1", "--redis-cluster", "h:2"}, code, msg));
   EXPECT_EQ(code, 2);
   EXPECT_NE(msg.find("exclude each other"), std::string::npos) << msg;

@@ -91,6 +91,7 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
       cluster->password = load_redis_password(cfg.redis_password_file);
       cluster->channel = cfg.channel;
       cluster->partitions = cfg.cluster_partitions;
+      cluster->order_ttl = std::chrono::seconds(static_cast<long>(cfg.cluster_order_ttl_s));
       cluster->write_last_known = r != role::gateway;
       cluster->subscribe = r != role::ingest;
     }

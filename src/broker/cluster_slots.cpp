@@ -65,8 +65,16 @@ std::string naming::channel(family f, std::size_t p) const {
   return base_ + (f == family::courier ? ":c:{" : ":o:{") + tags_[p] + "}";
 }
 
-std::string naming::hash(family f, std::size_t p) const {
-  return "peyk:last:" + channel(f, p);
+std::string naming::courier_hash(std::size_t p) const {
+  return "peyk:last:" + channel(family::courier, p);
+}
+
+std::string naming::order_key_prefix(std::size_t p) const {
+  return "peyk:last:" + channel(family::order, p) + ":";
+}
+
+std::string naming::order_key(std::size_t p, std::string_view order) const {
+  return order_key_prefix(p).append(order);
 }
 
 std::string naming::geo(std::size_t p) const {

@@ -42,8 +42,13 @@ class naming {
   const std::string& tag(std::size_t p) const { return tags_[p]; }
   // dlchannel:c:{tag} / dlchannel:o:{tag}
   std::string channel(family f, std::size_t p) const;
-  // peyk:last:<channel>: courier id (c) or order id (o) -> location JSON
-  std::string hash(family f, std::size_t p) const;
+  // peyk:last:<c channel>: courier id -> location JSON
+  std::string courier_hash(std::size_t p) const;
+  // peyk:last:<o channel>:<order>: the location of the courier carrying `order`, a key
+  // per order so that it can expire (orders end; Redis 7.0 has no per-field TTL)
+  std::string order_key(std::size_t p, std::string_view order) const;
+  // what every order key of partition p starts with
+  std::string order_key_prefix(std::size_t p) const;
   // peyk:geo:<c channel>
   std::string geo(std::size_t p) const;
 

@@ -39,13 +39,15 @@ TEST(ClusterSlots, NamesShareOneSlotPerPartition) {
     slots.insert(s);
     EXPECT_EQ(key_slot(n.channel(family::courier, p)), s);
     EXPECT_EQ(key_slot(n.channel(family::order, p)), s);
-    EXPECT_EQ(key_slot(n.hash(family::courier, p)), s);
-    EXPECT_EQ(key_slot(n.hash(family::order, p)), s);
+    EXPECT_EQ(key_slot(n.courier_hash(p)), s);
+    EXPECT_EQ(key_slot(n.order_key(p, "A123")), s);
     EXPECT_EQ(key_slot(n.geo(p)), s);
   }
   EXPECT_EQ(slots.size(), 64u);
   EXPECT_EQ(n.channel(family::courier, 0).rfind("dlchannel:c:{", 0), 0u);
-  EXPECT_EQ(n.hash(family::order, 3).rfind("peyk:last:dlchannel:o:{", 0), 0u);
+  EXPECT_EQ(n.courier_hash(3).rfind("peyk:last:dlchannel:c:{", 0), 0u);
+  EXPECT_EQ(n.order_key(3, "A123"), n.order_key_prefix(3) + "A123");
+  EXPECT_EQ(n.order_key_prefix(3).rfind("peyk:last:dlchannel:o:{", 0), 0u);
 }
 
 // `redis-cli --cluster create` splits the slots evenly; partitions must follow.

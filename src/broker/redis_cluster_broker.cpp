@@ -141,6 +141,7 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
   std::atomic<bool> ready{false};
   core::log_limiter invalid_log{5};
   core::log_limiter refresh_log{1};
+  static constexpr int max_warm_keys = 1'000'000;
 
   channel& chan(family f, std::size_t p) {
     return channels[(f == family::courier ? 0 : names.partitions()) + p];
@@ -436,27 +437,64 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
     return false;
   }
 
-  // Reads a partition's last-known hash, so what was published while it was not
-  // subscribed here still reaches viewers (newest location per courier).
+  // Reads a partition's last-known locations, so what was published while it was not
+  // subscribed here still reaches viewers (newest location per courier): the courier
+  // hash of a c partition; the order keys of an o partition, found with GETKEYSINSLOT
+  // (they share the partition's slot) and read with one MGET.
   void warm(channel& c) {
     if (c.warmed || c.warming || !c.on || !c.on->cmd->up()) return;
     c.warming = true;
     std::string cmd;
-    append_command(cmd, {"HGETALL", names.hash(c.f, c.p)});
+    if (c.f == family::courier) {
+      append_command(cmd, {"HGETALL", names.courier_hash(c.p)});
+    } else {
+      append_command(cmd, {"CLUSTER", "GETKEYSINSLOT", std::to_string(names.slot(c.p)),
+                           std::to_string(max_warm_keys)});
+    }
     std::size_t idx = static_cast<std::size_t>(&c - channels.data());
     c.on->cmd->command(
         cmd, 1,
         [self = shared_from_this(), idx, on = c.on](bool ok, redisReply* r, std::string_view) {
           auto& ch = self->channels[idx];
-          ch.warming = false;
-          if (ch.on != on || !ch.confirmed) return;  // moved meanwhile; warmed again there
-          if (!ok || !r || r->type != REDIS_REPLY_ARRAY) return;  // retried on the next tick
-          for (std::size_t i = 1; i < r->elements; i += 2) {
-            self->deliver(reply_text(r->element[i]), ch.f == family::courier ? nullptr : &ch);
+          if (!self->still_warming(ch, on, ok, r)) return;
+          if (ch.f == family::courier) {
+            for (std::size_t i = 1; i < r->elements; i += 2)
+              self->deliver(reply_text(r->element[i]), nullptr);
+            return self->warm_done(ch);
           }
-          ch.warmed = true;
-          self->update_ready();
+          auto prefix = self->names.order_key_prefix(ch.p);
+          std::vector<std::string_view> args{"MGET"};
+          for (std::size_t i = 0; i < r->elements; ++i) {
+            auto k = reply_text(r->element[i]);
+            if (k.substr(0, prefix.size()) == prefix) args.push_back(k);
+          }
+          if (args.size() == 1) return self->warm_done(ch);
+          std::string mget;
+          append_command(mget, args);
+          ch.warming = true;
+          on->cmd->command(mget, 1, [self, idx, on](bool ok2, redisReply* r2, std::string_view) {
+            auto& ch2 = self->channels[idx];
+            if (!self->still_warming(ch2, on, ok2, r2)) return;
+            for (std::size_t i = 0; i < r2->elements; ++i) {
+              if (r2->element[i]->type == REDIS_REPLY_STRING) {
+                self->deliver(reply_text(r2->element[i]), &ch2);
+              }
+            }
+            self->warm_done(ch2);
+          });
         });
+  }
+
+  // A warm-up reply still matters: the channel did not move meanwhile (it is warmed again
+  // where it went) and the reply is an array (else it is retried on the next tick).
+  bool still_warming(channel& ch, node* on, bool ok, redisReply* r) {
+    ch.warming = false;
+    return ch.on == on && ch.confirmed && ok && r && r->type == REDIS_REPLY_ARRAY;
+  }
+
+  void warm_done(channel& ch) {
+    ch.warmed = true;
+    update_ready();
   }
 
   void update_ready() {
@@ -648,6 +686,7 @@ void redis_cluster_broker::publish(std::span<const location_ptr> batch, publish_
     groups.push_back(std::make_shared<impl::group>(impl::group{p, {}}));
     return *groups.back();
   };
+  auto ttl = std::to_string(cfg.order_ttl.count());
   auto add = [](impl::group& g, std::initializer_list<std::string_view> args) {
     g.cmds.emplace_back();
     append_command(g.cmds.back(), args);
@@ -658,7 +697,7 @@ void redis_cluster_broker::publish(std::span<const location_ptr> batch, publish_
     auto& g = group_for(p);
     add(g, {"SPUBLISH", names.channel(family::courier, p), json});
     if (cfg.write_last_known) {
-      add(g, {"HSET", names.hash(family::courier, p), loc->courier_id, json});
+      add(g, {"HSET", names.courier_hash(p), loc->courier_id, json});
       if (std::abs(loc->latitude) <= 85.05112878) {  // Redis GEO's latitude range
         char lon[32], lat[32];
         std::snprintf(lon, sizeof lon, "%.6f", loc->longitude);
@@ -670,7 +709,7 @@ void redis_cluster_broker::publish(std::span<const location_ptr> batch, publish_
       auto q = cluster::partition_of(order, names.partitions());
       auto& og = group_for(q);
       add(og, {"SPUBLISH", names.channel(family::order, q), json});
-      if (cfg.write_last_known) add(og, {"HSET", names.hash(family::order, q), order, json});
+      if (cfg.write_last_known) add(og, {"SET", names.order_key(q, order), json, "EX", ttl});
     }
   }
   if (groups.empty()) return done({});

@@ -14,7 +14,7 @@
 // courier whose partition's master is unreachable gets an error at once (ingest: 503),
 // the others are unaffected. MOVED is followed (and the map refreshed), ASK once with
 // ASKING. A partition subscribed (or re-subscribed after a failover) is read back from
-// its last-known hash, so every viewer recovers each courier's newest location.
+// its last-known keys, so every viewer recovers each courier's newest location.
 
 #include <atomic>
 #include <chrono>
@@ -36,6 +36,7 @@ struct cluster_config {
   std::size_t partitions = 64;
   std::chrono::milliseconds max_backoff{2000};
   std::chrono::milliseconds linger{30000};  // keep an unneeded subscription this long
+  std::chrono::seconds order_ttl{21600};    // an order's last location expires after this
   bool write_last_known = true;             // ingest
   bool subscribe = true;                    // gateway
 };

@@ -129,6 +129,7 @@ cluster_config config(const cluster3& c, bool ingest) {
   cfg.partitions = 64;
   cfg.max_backoff = 200ms;
   cfg.linger = 0ms;
+  cfg.order_ttl = std::chrono::seconds(3600);
   cfg.write_last_known = ingest;
   cfg.subscribe = !ingest;
   return cfg;
@@ -212,7 +213,7 @@ TEST(RedisClusterBroker, CustomersSubscribeOnlyTheirOrdersPartitions) {
   auto &ingest = b.ingest, &gateway = b.gateway;
   b.start();
   ASSERT_TRUE(eventually([&] { return ingest.connected() && gateway.connected(); }));
-  // Published before any viewer: recovered from the order partition's hash.
+  // Published before any viewer: recovered from the order's key in its partition.
   ASSERT_EQ(publish_sync(ingest, with_orders("early", 35.5, {"A1"})), true);
   std::vector<std::string> orders{"A1"};
   gateway.need_orders(orders, +1);
@@ -220,6 +221,12 @@ TEST(RedisClusterBroker, CustomersSubscribeOnlyTheirOrdersPartitions) {
   auto per = c.shard_channels();
   EXPECT_EQ(per[0] + per[1] + per[2], 1);
   ASSERT_TRUE(eventually([&] { return has(got, "early", 35.5); }));
+  // The order's last location is a key of its own that expires (orders end).
+  cluster::naming names("test", 64);
+  auto q = cluster::partition_of("A1", 64);
+  auto ttl = cli(c.port_of_slot(names.slot(q)), "ttl " + names.order_key(q, "A1"));
+  EXPECT_GT(std::stoi(ttl), 3500) << ttl;
+  EXPECT_LE(std::stoi(ttl), 3600) << ttl;
   ASSERT_EQ(publish_sync(ingest, with_orders("mine", 35.6, {"B7", "A1"})), true);
   for (int i = 0; i < 30; ++i) {
     ASSERT_EQ(publish_sync(ingest, with_orders("other" + std::to_string(i), 35.7, {"Z9"})), true);
@@ -271,9 +278,7 @@ TEST(RedisClusterBroker, FollowsAMovedSlotForPublishAndSubscription) {
     cli(n->port, "cluster setslot " + std::to_string(slot) + " node " + to_id);
   ASSERT_EQ(publish_sync(ingest, loc("m", 36.0)), true);
   EXPECT_GE(im.cluster_redirects.value(), 1);
-  EXPECT_NE(cli(to, "hget " + names.hash(cluster::family::courier, cluster::partition_of("m", 64)) +
-                        " m"),
-            "\n");
+  EXPECT_NE(cli(to, "hget " + names.courier_hash(cluster::partition_of("m", 64)) + " m"), "\n");
   // The old owner dropped the gateway's subscription; it re-subscribes on the new one.
   ASSERT_TRUE(eventually([&] {
     publish_sync(ingest, loc("m", 36.5));
@@ -303,7 +308,7 @@ TEST(RedisClusterBroker, FollowsAskDuringASlotMigration) {
   ASSERT_EQ(cli(from, "cluster setslot " + s + " migrating " + c.id_of(to)), "OK\n");
   ASSERT_EQ(publish_sync(ingest, loc("k", 37.0)), true);
   EXPECT_GE(im.cluster_redirects.value(), 1);
-  auto key = names.hash(cluster::family::courier, p);
+  auto key = names.courier_hash(p);
   EXPECT_EQ(run("printf 'ASKING\\nHEXISTS " + key + " k\\n' | redis-cli -p " + std::to_string(to)),
             "OK\n1\n");
   // Not on the source: it sends the reader to the target.

@@ -32,6 +32,21 @@ void append_command(std::string& out, std::initializer_list<std::string_view> ar
   redisFreeCommand(cmd);
 }
 
+void append_command(std::string& out, const std::vector<std::string_view>& args) {
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lens;
+  argv.reserve(args.size());
+  lens.reserve(args.size());
+  for (auto a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  char* cmd = nullptr;
+  int len = redisFormatCommandArgv(&cmd, static_cast<int>(argv.size()), argv.data(), lens.data());
+  if (len > 0) out.append(cmd, static_cast<std::size_t>(len));
+  redisFreeCommand(cmd);
+}
+
 std::string_view reply_text(const redisReply* r) {
   return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ||
                r->type == REDIS_REPLY_ERROR)

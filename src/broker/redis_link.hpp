@@ -18,6 +18,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -29,6 +30,8 @@ namespace peyk::broker {
 
 // Appends one command in RESP to `out` (at most 8 arguments).
 void append_command(std::string& out, std::initializer_list<std::string_view> args);
+// The same for any number of arguments.
+void append_command(std::string& out, const std::vector<std::string_view>& args);
 // The text of a string, status or error reply; empty for anything else.
 std::string_view reply_text(const redisReply* r);
 

@@ -22,7 +22,7 @@ dispatchers and customers (peyk.v1 and echo-protocol) watch through HAProxy:
    backwards (seq or ts) within a connection; at the end every admin holds each courier's
    last acknowledged location;
 5. late viewers, once the couriers have stopped, get the last positions (from the
-   snapshot, or for a customer from its order's partition hash right after it); a fresh
+   snapshot, or for a customer from its order's partition keys right after it); a fresh
    gateway subscribes nothing without viewers, one `o` partition for a customer with one
    order, every `c` partition once an admin connects.
 
@@ -441,17 +441,18 @@ def check_snapshots_after_reconnect(on_victim, load, allowance):
 
 
 def partition_map(cluster):
-    """{courier id: master port of its `c` hash}, {order id: master port of its `o` hash},
+    """{courier id: master port of its `c` hash}, {order id: master port of its `o` key},
     read from the keys ingest wrote (SCAN on every master)."""
     cmap, omap = {}, {}
     for key, port in cluster.scan(f"peyk:last:{CHANNEL}:c:*").items():
         for field in cluster.hgetall(key):
             assert field not in cmap, f"courier {field} in two partitions"
             cmap[field] = port
+    # one key per order, peyk:last:dlchannel:o:{tag}:<order>, so that it can expire
     for key, port in cluster.scan(f"peyk:last:{CHANNEL}:o:*").items():
-        for field in cluster.hgetall(key):
-            assert field not in omap, f"order {field} in two partitions"
-            omap[field] = port
+        order = key.split("}:", 1)[1]
+        assert order not in omap, f"order {order} in two partitions"
+        omap[order] = port
     return cmap, omap
 
 
@@ -461,7 +462,7 @@ def kill_master(cluster):
     cmap, omap = partition_map(cluster)
     assert set(cmap) == set(BY_ID), f"couriers in the c hashes: {sorted(cmap)}"
     all_orders = {o for c in COURIERS for o in c["orders"]}
-    assert set(omap) == all_orders, f"orders in the o hashes: {sorted(omap)} != {sorted(all_orders)}"
+    assert set(omap) == all_orders, f"orders in the o keys: {sorted(omap)} != {sorted(all_orders)}"
     geo = cluster.scan(f"peyk:geo:{CHANNEL}:c:*")
     assert geo, "no peyk:geo:dlchannel:c:{...} key on any master"
 
@@ -492,7 +493,7 @@ SUBSCRIBED = "peyk_cluster_partitions_subscribed"
 
 def check_subscriptions_follow_viewers(server, broker_flags, secret, final):
     """A gateway subscribes only what its viewers need: nothing without viewers; for a
-    customer, its order's `o` partition (then reads its hash: the courier's last position
+    customer, its order's `o` partition (then reads its keys: the courier's last position
     arrives although nobody posts); for an admin, every `c` partition. Connected directly,
     not through HAProxy. Returns its viewers."""
     gw = server(*broker_flags, role="gateway", secret=secret)
@@ -600,7 +601,7 @@ def run_scenario(server, haproxy, broker_flags, cluster=None):
     wait_all_hold(recs, final, 10 * SCALE, "the last acknowledged positions")
     # late viewers: admins and dispatchers find the last positions in their snapshot;
     # customers in it or in the frames right after (their gateway may subscribe the
-    # orders' partitions only now, then reads their hashes)
+    # orders' partitions only now, then reads their keys)
     late = connect_viewers(secret, hp, LATE_VIEWERS)
     for r in late:
         if r.kind != "customer":
