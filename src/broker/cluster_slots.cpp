@@ -59,26 +59,19 @@ naming::naming(std::string channel, std::size_t partitions) : base_(std::move(ch
       --missing;
     }
   }
-}
-
-std::string naming::channel(family f, std::size_t p) const {
-  return base_ + (f == family::courier ? ":c:{" : ":o:{") + tags_[p] + "}";
-}
-
-std::string naming::courier_hash(std::size_t p) const {
-  return "peyk:last:" + channel(family::courier, p);
-}
-
-std::string naming::order_key_prefix(std::size_t p) const {
-  return "peyk:last:" + channel(family::order, p) + ":";
+  for (std::size_t p = 0; p < partitions; ++p) {
+    c_channel_.push_back(base_ + ":c:{" + tags_[p] + "}");
+    o_channel_.push_back(base_ + ":o:{" + tags_[p] + "}");
+    c_hash_.push_back("peyk:last:" + c_channel_[p]);
+    o_prefix_.push_back("peyk:last:" + o_channel_[p] + ":");
+    geo_.push_back("peyk:geo:" + c_channel_[p]);
+  }
 }
 
 std::string naming::order_key(std::size_t p, std::string_view order) const {
-  return order_key_prefix(p).append(order);
-}
-
-std::string naming::geo(std::size_t p) const {
-  return "peyk:geo:" + channel(family::courier, p);
+  std::string key;
+  key.reserve(o_prefix_[p].size() + order.size());
+  return key.append(o_prefix_[p]).append(order);
 }
 
 }  // namespace peyk::broker::cluster

@@ -40,22 +40,26 @@ class naming {
   std::size_t partitions() const { return tags_.size(); }
   int slot(std::size_t p) const { return slots_[p]; }
   const std::string& tag(std::size_t p) const { return tags_[p]; }
+  // Names are built once: publishing formats them for every location.
   // dlchannel:c:{tag} / dlchannel:o:{tag}
-  std::string channel(family f, std::size_t p) const;
+  const std::string& channel(family f, std::size_t p) const {
+    return f == family::courier ? c_channel_[p] : o_channel_[p];
+  }
   // peyk:last:<c channel>: courier id -> location JSON
-  std::string courier_hash(std::size_t p) const;
+  const std::string& courier_hash(std::size_t p) const { return c_hash_[p]; }
   // peyk:last:<o channel>:<order>: the location of the courier carrying `order`, a key
   // per order so that it can expire (orders end; Redis 7.0 has no per-field TTL)
   std::string order_key(std::size_t p, std::string_view order) const;
   // what every order key of partition p starts with
-  std::string order_key_prefix(std::size_t p) const;
+  const std::string& order_key_prefix(std::size_t p) const { return o_prefix_[p]; }
   // peyk:geo:<c channel>
-  std::string geo(std::size_t p) const;
+  const std::string& geo(std::size_t p) const { return geo_[p]; }
 
  private:
   std::string base_;
   std::vector<std::string> tags_;
   std::vector<int> slots_;
+  std::vector<std::string> c_channel_, o_channel_, c_hash_, o_prefix_, geo_;
 };
 
 }  // namespace peyk::broker::cluster

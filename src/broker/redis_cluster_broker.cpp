@@ -92,7 +92,8 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
   // The commands of one partition in one publish: they go to one master together.
   struct group {
     std::size_t p;
-    std::vector<std::string> cmds;
+    std::string bytes;                // the commands, back to back
+    std::vector<std::uint32_t> ends;  // where each one ends (ASK resends them one by one)
   };
   struct publish_state {
     std::size_t remaining;
@@ -524,16 +525,17 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
   void send_group(std::shared_ptr<publish_state> st, std::shared_ptr<group> g, node* to,
                   bool asking, int hops) {
     if (!to || !to->cmd->up()) return finish(st, false);
-    std::string bytes;
-    std::size_t replies = 0;
-    for (auto& c : g->cmds) {
-      if (asking) {
-        append_command(bytes, {"ASKING"});
-        ++replies;
+    std::string asked;  // each command after an ASKING, during a slot migration
+    if (asking) {
+      std::size_t begin = 0;
+      for (auto end : g->ends) {
+        append_command(asked, {"ASKING"});
+        asked.append(g->bytes, begin, end - begin);
+        begin = end;
       }
-      bytes += c;
-      ++replies;
     }
+    const std::string& bytes = asking ? asked : g->bytes;
+    std::size_t replies = g->ends.size() * (asking ? 2 : 1);
     to->cmd->command(
         bytes, replies,
         [self = shared_from_this(), st, g, hops](bool ok, redisReply* r, std::string_view error) {
@@ -683,13 +685,13 @@ void redis_cluster_broker::publish(std::span<const location_ptr> batch, publish_
     for (auto& g : groups) {
       if (g->p == p) return *g;
     }
-    groups.push_back(std::make_shared<impl::group>(impl::group{p, {}}));
+    groups.push_back(std::make_shared<impl::group>(impl::group{p, {}, {}}));
     return *groups.back();
   };
   auto ttl = std::to_string(cfg.order_ttl.count());
   auto add = [](impl::group& g, std::initializer_list<std::string_view> args) {
-    g.cmds.emplace_back();
-    append_command(g.cmds.back(), args);
+    append_command(g.bytes, args);
+    g.ends.push_back(static_cast<std::uint32_t>(g.bytes.size()));
   };
   for (const auto& loc : batch) {
     auto json = core::encode_location(*loc);
