@@ -7,9 +7,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/url/parse.hpp>
 
+#include "broker/channel_message.hpp"
 #include "broker/redis_link.hpp"
 
-#include "core/clock.hpp"
 #include "core/codec.hpp"
 #include "core/log.hpp"
 
@@ -77,18 +77,9 @@ struct redis_broker::impl : std::enable_shared_from_this<redis_broker::impl> {
   void update_gauge() { metrics.broker_connected.set(connected() ? 1 : 0); }
 
   void deliver(std::string_view payload) {
-    auto loc = core::decode_broker_message(payload);
-    if (!loc) {
-      metrics.broker_invalid.inc();
-      if (invalid_log.allow()) {
-        core::log(core::log_level::warn, "invalid message on channel " + cfg.channel + " (" +
-                                             loc.error().message + "), dropped");
-      }
-      return;
+    if (auto p = decode_channel_message(payload, cfg.channel, metrics, invalid_log)) {
+      for (auto& h : handlers) h(p);
     }
-    if (loc->ts_us == 0) loc->ts_us = core::now_us();
-    auto p = std::make_shared<const core::location>(std::move(*loc));
-    for (auto& h : handlers) h(p);
   }
 
   // Reads every courier's newest location from the hash ingest keeps, so that a gateway

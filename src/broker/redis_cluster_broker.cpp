@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -9,9 +10,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "broker/channel_message.hpp"
 #include "broker/cluster_slots.hpp"
 #include "broker/redis_link.hpp"
-#include "core/clock.hpp"
 #include "core/codec.hpp"
 #include "core/log.hpp"
 
@@ -125,7 +126,11 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
   std::vector<node*> owner;                            // per partition
   std::vector<char> hold;         // per partition: subscribe only after the next slot map read
   std::vector<channel> channels;  // c partitions, then o partitions
-  std::unordered_map<std::string, std::size_t> by_name;
+  struct name_hash : std::hash<std::string_view> {
+    using is_transparent = void;
+  };
+  // channel name -> index in channels; looked up by string_view for every message
+  std::unordered_map<std::string, std::size_t, name_hash, std::equal_to<>> by_name;
   bool topology_ok = false;
   bool refreshing = false;
   bool refresh_needed = true;
@@ -150,17 +155,11 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
 
   // ---- delivery
 
+  // `from`: the channel it came on (null: a courier partition's hash, read back).
   void deliver(std::string_view payload, const channel* from) {
-    auto loc = core::decode_broker_message(payload);
-    if (!loc) {
-      metrics.broker_invalid.inc();
-      if (invalid_log.allow()) {
-        core::log(core::log_level::warn, "invalid message on " +
-                                             (from ? from->name : std::string("a partition")) +
-                                             " (" + loc.error().message + "), dropped");
-      }
-      return;
-    }
+    auto loc = decode_channel_message(payload, from ? std::string_view(from->name) : cfg.channel,
+                                      metrics, invalid_log);
+    if (!loc) return;
     // An order partition repeats what the courier's partition carries: skip it when that
     // one is subscribed here.
     if (from && from->f == family::order &&
@@ -168,9 +167,19 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
             .confirmed) {
       return;
     }
-    if (loc->ts_us == 0) loc->ts_us = core::now_us();
-    auto ptr = std::make_shared<const core::location>(std::move(*loc));
-    for (auto& h : handlers) h(ptr);
+    for (auto& h : handlers) h(loc);
+  }
+
+  static void forget(channel& c) {
+    c.on = nullptr;
+    c.confirmed = c.warmed = false;
+  }
+
+  // Subscriptions on `n` are gone (its connection, or the node itself).
+  void forget_all_on(node* n) {
+    for (auto& c : channels) {
+      if (c.on == n) forget(c);
+    }
   }
 
   // ---- nodes and topology
@@ -204,12 +213,7 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
   }
 
   void drop_node(node* n) {
-    for (auto& c : channels) {
-      if (c.on == n) {
-        c.on = nullptr;
-        c.confirmed = c.warmed = false;
-      }
-    }
+    forget_all_on(n);
     for (auto& o : owner) {
       if (o == n) o = nullptr;
     }
@@ -292,7 +296,7 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
                         static_cast<unsigned short>(m->element[1]->integer)});
     }
     std::vector<node*> next(names.partitions(), nullptr);
-    std::map<std::string, bool> masters;
+    std::set<std::string> masters;
     bool complete = true;
     for (std::size_t p = 0; p < names.partitions(); ++p) {
       int s = names.slot(p);
@@ -304,7 +308,7 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
       }
       if (!next[p]) complete = false;
     }
-    for (auto& rg : ranges) masters[addr_of(rg.host, rg.port)] = true;
+    for (auto& rg : ranges) masters.insert(addr_of(rg.host, rg.port));
     bool changed = next != owner;
     owner = next;
     hold.assign(names.partitions(), 0);
@@ -355,8 +359,8 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
           std::string cmd;
           append_command(cmd, {"SSUBSCRIBE", c.name});
           o->sub->send_only(cmd);
+          forget(c);
           c.on = o;
-          c.confirmed = c.warmed = false;
         }
       } else if (c.on) {
         unsubscribe(c);
@@ -374,17 +378,11 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
       append_command(cmd, {"SUNSUBSCRIBE", c.name});
       c.on->sub->send_only(cmd);
     }
-    c.on = nullptr;
-    c.confirmed = c.warmed = false;
+    forget(c);
   }
 
   void sub_lost(node* n) {
-    for (auto& c : channels) {
-      if (c.on == n) {
-        c.on = nullptr;
-        c.confirmed = c.warmed = false;
-      }
-    }
+    forget_all_on(n);
     refresh_needed = true;
     update_ready();
   }
@@ -400,7 +398,7 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
       }
       for (auto& c : channels) {
         if (c.on == n && !c.confirmed) {
-          c.on = nullptr;
+          forget(c);
           hold[c.p] = 1;
         }
       }
@@ -409,7 +407,7 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 3) return false;
     auto kind = reply_text(r->element[0]);
-    auto it = by_name.find(std::string(reply_text(r->element[1])));
+    auto it = by_name.find(reply_text(r->element[1]));
     channel* c = it == by_name.end() ? nullptr : &channels[it->second];
     if (kind == "smessage") {
       if (c) deliver(reply_text(r->element[2]), c);
@@ -427,8 +425,7 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
       // Unrequested (the slot moved away from this node, e.g. after a failover): find
       // the new owner.
       if (c && c->on == n) {
-        c->on = nullptr;
-        c->confirmed = c->warmed = false;
+        forget(*c);
         hold[c->p] = 1;  // not here again before the slot map says where
         refresh_needed = true;
         update_ready();

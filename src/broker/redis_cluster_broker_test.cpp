@@ -145,6 +145,10 @@ struct brokers {
     ingest.start();
     gateway.start();
   }
+  bool start_and_wait() {
+    start();
+    return eventually([&] { return ingest.connected() && gateway.connected(); });
+  }
   core::metrics im, gm;
   collector got;
   redis_cluster_broker ingest, gateway;
@@ -182,24 +186,20 @@ TEST(RedisClusterBroker, AdminsGetEveryPartitionSpreadOverTheMasters) {
   cluster3 c;
   ASSERT_TRUE(c.ok);
   brokers b(c);
-  auto& gm = b.gm;
-  auto& got = b.got;
-  auto &ingest = b.ingest, &gateway = b.gateway;
-  b.start();
-  ASSERT_TRUE(eventually([&] { return ingest.connected() && gateway.connected(); }));
-  EXPECT_EQ(gm.cluster_nodes.value(), 3);
-  EXPECT_EQ(gm.cluster_partitions_subscribed.value(), 0);  // no viewer yet: nothing
-  gateway.need_all(+1);
-  ASSERT_TRUE(eventually([&] { return gm.cluster_partitions_subscribed.value() == 64; }));
-  ASSERT_TRUE(eventually([&] { return gateway.connected(); }));
+  ASSERT_TRUE(b.start_and_wait());
+  EXPECT_EQ(b.gm.cluster_nodes.value(), 3);
+  EXPECT_EQ(b.gm.cluster_partitions_subscribed.value(), 0);  // no viewer yet: nothing
+  b.gateway.need_all(+1);
+  ASSERT_TRUE(eventually([&] { return b.gm.cluster_partitions_subscribed.value() == 64; }));
+  ASSERT_TRUE(eventually([&] { return b.gateway.connected(); }));
   auto per = c.shard_channels();
   ASSERT_EQ(per.size(), 3u);
   EXPECT_EQ(per[0] + per[1] + per[2], 64);
   for (int n : per) EXPECT_TRUE(n == 21 || n == 22) << n;  // 64 over 3 evenly
   for (int i = 0; i < 100; ++i) {
-    ASSERT_EQ(publish_sync(ingest, loc("c" + std::to_string(i), 35.0 + i / 1000.0)), true);
+    ASSERT_EQ(publish_sync(b.ingest, loc("c" + std::to_string(i), 35.0 + i / 1000.0)), true);
   }
-  ASSERT_TRUE(eventually([&] { return got.size() == 100; })) << got.size();
+  ASSERT_TRUE(eventually([&] { return b.got.size() == 100; })) << b.got.size();
   // The last-known hashes are spread too: every master holds some couriers.
   for (auto& n : c.nodes) EXPECT_NE(cli(n->port, "dbsize"), "0\n");
 }
@@ -208,34 +208,30 @@ TEST(RedisClusterBroker, CustomersSubscribeOnlyTheirOrdersPartitions) {
   cluster3 c;
   ASSERT_TRUE(c.ok);
   brokers b(c);
-  auto& gm = b.gm;
-  auto& got = b.got;
-  auto &ingest = b.ingest, &gateway = b.gateway;
-  b.start();
-  ASSERT_TRUE(eventually([&] { return ingest.connected() && gateway.connected(); }));
+  ASSERT_TRUE(b.start_and_wait());
   // Published before any viewer: recovered from the order's key in its partition.
-  ASSERT_EQ(publish_sync(ingest, with_orders("early", 35.5, {"A1"})), true);
+  ASSERT_EQ(publish_sync(b.ingest, with_orders("early", 35.5, {"A1"})), true);
   std::vector<std::string> orders{"A1"};
-  gateway.need_orders(orders, +1);
-  ASSERT_TRUE(eventually([&] { return gm.cluster_partitions_subscribed.value() == 1; }));
+  b.gateway.need_orders(orders, +1);
+  ASSERT_TRUE(eventually([&] { return b.gm.cluster_partitions_subscribed.value() == 1; }));
   auto per = c.shard_channels();
   EXPECT_EQ(per[0] + per[1] + per[2], 1);
-  ASSERT_TRUE(eventually([&] { return has(got, "early", 35.5); }));
+  ASSERT_TRUE(eventually([&] { return has(b.got, "early", 35.5); }));
   // The order's last location is a key of its own that expires (orders end).
   cluster::naming names("test", 64);
   auto q = cluster::partition_of("A1", 64);
   auto ttl = cli(c.port_of_slot(names.slot(q)), "ttl " + names.order_key(q, "A1"));
   EXPECT_GT(std::stoi(ttl), 3500) << ttl;
   EXPECT_LE(std::stoi(ttl), 3600) << ttl;
-  ASSERT_EQ(publish_sync(ingest, with_orders("mine", 35.6, {"B7", "A1"})), true);
+  ASSERT_EQ(publish_sync(b.ingest, with_orders("mine", 35.6, {"B7", "A1"})), true);
   for (int i = 0; i < 30; ++i) {
-    ASSERT_EQ(publish_sync(ingest, with_orders("other" + std::to_string(i), 35.7, {"Z9"})), true);
+    ASSERT_EQ(publish_sync(b.ingest, with_orders("other" + std::to_string(i), 35.7, {"Z9"})), true);
   }
-  ASSERT_TRUE(eventually([&] { return has(got, "mine", 35.6); }));
+  ASSERT_TRUE(eventually([&] { return has(b.got, "mine", 35.6); }));
   std::this_thread::sleep_for(200ms);
   {
-    std::lock_guard g(got.mu);
-    for (auto& l : got.got) {
+    std::lock_guard g(b.got.mu);
+    for (auto& l : b.got.got) {
       bool carries = false;
       for (auto& o : l->orders) carries = carries || o == "A1";
       // Another order in the same partition may come along; never one without A1
@@ -245,8 +241,8 @@ TEST(RedisClusterBroker, CustomersSubscribeOnlyTheirOrdersPartitions) {
       }
     }
   }
-  gateway.need_orders(orders, -1);
-  ASSERT_TRUE(eventually([&] { return gm.cluster_partitions_subscribed.value() == 0; }));
+  b.gateway.need_orders(orders, -1);
+  ASSERT_TRUE(eventually([&] { return b.gm.cluster_partitions_subscribed.value() == 0; }));
   EXPECT_TRUE(eventually([&] {
     auto p = c.shard_channels();
     return p[0] + p[1] + p[2] == 0;
@@ -257,12 +253,9 @@ TEST(RedisClusterBroker, FollowsAMovedSlotForPublishAndSubscription) {
   cluster3 c;
   ASSERT_TRUE(c.ok);
   brokers b(c);
-  auto &im = b.im, &gm = b.gm;
-  auto& got = b.got;
-  auto &ingest = b.ingest, &gateway = b.gateway;
   b.start();
-  gateway.need_all(+1);
-  ASSERT_TRUE(eventually([&] { return gm.cluster_partitions_subscribed.value() == 64; }));
+  b.gateway.need_all(+1);
+  ASSERT_TRUE(eventually([&] { return b.gm.cluster_partitions_subscribed.value() == 64; }));
   // Move courier "m"'s slot (no key in it yet) to another master behind peyk's back.
   cluster::naming names("test", 64);
   int slot = names.slot(cluster::partition_of("m", 64));
@@ -276,13 +269,13 @@ TEST(RedisClusterBroker, FollowsAMovedSlotForPublishAndSubscription) {
   ASSERT_EQ(cli(from, "cluster setslot " + std::to_string(slot) + " node " + to_id), "OK\n");
   for (auto& n : c.nodes)
     cli(n->port, "cluster setslot " + std::to_string(slot) + " node " + to_id);
-  ASSERT_EQ(publish_sync(ingest, loc("m", 36.0)), true);
-  EXPECT_GE(im.cluster_redirects.value(), 1);
+  ASSERT_EQ(publish_sync(b.ingest, loc("m", 36.0)), true);
+  EXPECT_GE(b.im.cluster_redirects.value(), 1);
   EXPECT_NE(cli(to, "hget " + names.courier_hash(cluster::partition_of("m", 64)) + " m"), "\n");
-  // The old owner dropped the gateway's subscription; it re-subscribes on the new one.
+  // The old owner dropped the b.gateway's subscription; it re-subscribes on the new one.
   ASSERT_TRUE(eventually([&] {
-    publish_sync(ingest, loc("m", 36.5));
-    return has(got, "m", 36.5);
+    publish_sync(b.ingest, loc("m", 36.5));
+    return has(b.got, "m", 36.5);
   }));
 }
 

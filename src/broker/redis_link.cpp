@@ -16,33 +16,27 @@ struct reply_deleter {
 };
 }  // namespace
 
-void append_command(std::string& out, std::initializer_list<std::string_view> args) {
-  const char* argv[8];
-  std::size_t lens[8];
-  int n = 0;
-  for (auto a : args) {
-    if (n == 8) break;
-    argv[n] = a.data();
-    lens[n] = a.size();
-    ++n;
+void append_command(std::string& out, std::span<const std::string_view> args) {
+  // hiredis wants two arrays; most commands fit the ones on the stack.
+  constexpr std::size_t small = 16;
+  std::array<const char*, small> argv_small;
+  std::array<std::size_t, small> lens_small;
+  std::vector<const char*> argv_big;
+  std::vector<std::size_t> lens_big;
+  const char** argv = argv_small.data();
+  std::size_t* lens = lens_small.data();
+  if (args.size() > small) {
+    argv_big.resize(args.size());
+    lens_big.resize(args.size());
+    argv = argv_big.data();
+    lens = lens_big.data();
+  }
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    argv[i] = args[i].data();
+    lens[i] = args[i].size();
   }
   char* cmd = nullptr;
-  int len = redisFormatCommandArgv(&cmd, n, argv, lens);
-  if (len > 0) out.append(cmd, static_cast<std::size_t>(len));
-  redisFreeCommand(cmd);
-}
-
-void append_command(std::string& out, const std::vector<std::string_view>& args) {
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lens;
-  argv.reserve(args.size());
-  lens.reserve(args.size());
-  for (auto a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  char* cmd = nullptr;
-  int len = redisFormatCommandArgv(&cmd, static_cast<int>(argv.size()), argv.data(), lens.data());
+  int len = redisFormatCommandArgv(&cmd, static_cast<int>(args.size()), argv, lens);
   if (len > 0) out.append(cmd, static_cast<std::size_t>(len));
   redisFreeCommand(cmd);
 }

@@ -16,6 +16,7 @@
 #include <initializer_list>
 #include <memory>
 #include <random>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,10 +29,11 @@
 
 namespace peyk::broker {
 
-// Appends one command in RESP to `out` (at most 8 arguments).
-void append_command(std::string& out, std::initializer_list<std::string_view> args);
-// The same for any number of arguments.
-void append_command(std::string& out, const std::vector<std::string_view>& args);
+// Appends one command in RESP to `out`.
+void append_command(std::string& out, std::span<const std::string_view> args);
+inline void append_command(std::string& out, std::initializer_list<std::string_view> args) {
+  append_command(out, std::span<const std::string_view>(args.begin(), args.size()));
+}
 // The text of a string, status or error reply; empty for anything else.
 std::string_view reply_text(const redisReply* r);
 
