@@ -1,5 +1,6 @@
 #include "broker/redis_cluster_broker.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -41,46 +42,76 @@ bool port_free(int port) {
   return ok;
 }
 
-// A cluster node also listens on its port + 10000 (the cluster bus): both must be free.
-int free_cluster_port() {
+// A free port below the kernel's ephemeral range (32768 and up on Linux), so that no
+// outgoing connection of a test running in parallel can take it between this check and
+// redis-server's bind; none of `taken`.
+int free_cluster_port(const std::vector<int>& taken) {
   static std::minstd_rand rng{std::random_device{}()};
   for (;;) {
-    int p = 20000 + static_cast<int>(rng() % 25000);
-    if (port_free(p) && port_free(p + 10000)) return p;
+    int p = 10000 + static_cast<int>(rng() % 22000);
+    if (std::find(taken.begin(), taken.end(), p) == taken.end() && port_free(p)) return p;
   }
 }
 
 // Three masters on free loopback ports, slots split evenly by `redis-cli --cluster create`.
+// Setting the cluster up is the test's scaffolding, not peyk: an attempt that does not
+// reach cluster_state:ok everywhere is reported on stderr (create's output, each node's
+// state and log) and made again on fresh ports, three times at most; `ok` says whether
+// one succeeded.
 struct cluster3 {
   explicit cluster3(std::string pass = {}) : password(std::move(pass)) {
+    for (int attempt = 1; attempt <= 3 && !ok; ++attempt) ok = create(attempt);
+  }
+  bool create(int attempt) {
+    nodes.clear();  // a failed attempt's servers are killed
     std::string create = "redis-cli --cluster create";
     if (!password.empty())
       create = "redis-cli -a " + password + " --no-auth-warning --cluster create";
+    std::vector<int> taken;
     for (int i = 0; i < 3; ++i) {
-      int port = free_cluster_port();
+      int port = free_cluster_port(taken);
+      taken.push_back(port);
+      int bus = free_cluster_port(taken);
+      taken.push_back(bus);
       auto dir = "/tmp/peyk-cluster-" + std::to_string(port);
       std::system(("rm -rf " + dir + " && mkdir -p " + dir).c_str());
       nodes.push_back(std::make_unique<redis_server>(
           port, password,
-          "--cluster-enabled yes --cluster-node-timeout 1000 --dir " + dir +
-              " --cluster-config-file nodes.conf --cluster-require-full-coverage no"));
+          "--cluster-enabled yes --cluster-port " + std::to_string(bus) +
+              " --cluster-node-timeout 1000 --dir " + dir + " --logfile " + dir +
+              "/redis.log --cluster-config-file nodes.conf --cluster-require-full-coverage no"));
       create += " 127.0.0.1:" + std::to_string(port);
     }
-    run(create + " --cluster-replicas 0 --cluster-yes >/dev/null 2>&1");
-    ok = eventually(
-        [&] {
-          for (auto& n : nodes) {
-            if (cli(n->port, "cluster info", password).find("cluster_state:ok") ==
-                std::string::npos) {
-              return false;
-            }
-          }
-          return true;
-        },
-        20s);
+    auto created = run(create + " --cluster-replicas 0 --cluster-yes 2>&1");
+    auto state_ok = [&](int port) {
+      return cli(port, "cluster info", password).find("cluster_state:ok") != std::string::npos;
+    };
+    if (eventually(
+            [&] {
+              for (auto& n : nodes) {
+                if (!state_ok(n->port)) return false;
+              }
+              return true;
+            },
+            20s)) {
+      return true;
+    }
+    std::fprintf(stderr, "cluster3: attempt %d did not reach cluster_state:ok\n%s\n", attempt,
+                 created.c_str());
+    for (auto& n : nodes) {
+      auto dir = "/tmp/peyk-cluster-" + std::to_string(n->port);
+      std::fprintf(stderr, "-- node %d: %s\n%s\n", n->port, state_ok(n->port) ? "ok" : "not ok",
+                   run("tail -n 15 " + dir + "/redis.log").c_str());
+    }
+    return false;
   }
   ~cluster3() {
-    for (auto& n : nodes) n->kill();
+    for (auto& n : nodes) {
+      n->kill();
+      // The nodes' logs and cluster files are kept when the test failed.
+      if (!::testing::Test::HasFailure())
+        std::system(("rm -rf /tmp/peyk-cluster-" + std::to_string(n->port)).c_str());
+    }
   }
   std::string seeds() const { return "127.0.0.1:" + std::to_string(nodes[0]->port); }
   int port_of_slot(int slot) {
