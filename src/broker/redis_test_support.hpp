@@ -2,16 +2,22 @@
 // Test support shared by the Redis broker tests: real redis-server processes on free
 // loopback ports, polling, and a synchronous publish.
 
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
+#include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <mutex>
 #include <optional>
+#include <sstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -35,21 +41,49 @@ inline int free_port() {
   return ntohs(a.sin_port);
 }
 
-// A real redis-server on a free loopback port, without persistence.
+// A real redis-server on a free loopback port, without persistence. It runs in the
+// foreground as this process's child and is killed with it (PR_SET_PDEATHSIG): a test
+// process that dies (a crash, a sanitizer's halt_on_error, ctest's timeout) leaves no
+// server behind.
 struct redis_server {
   explicit redis_server(int p, std::string pass = {}, std::string extra = {})
       : port(p), password(std::move(pass)), extra_args(std::move(extra)) {
     start();
   }
   ~redis_server() { kill(); }
+  redis_server(const redis_server&) = delete;
+  redis_server& operator=(const redis_server&) = delete;
   void start() {
-    auto cmd =
-        "redis-server --port " + std::to_string(port) +
-        " --bind 127.0.0.1 --save '' --appendonly no --daemonize yes --pidfile /tmp/peyk-redis-" +
-        std::to_string(port) + ".pid --logfile /dev/null" +
-        (password.empty() ? std::string() : " --requirepass " + password) + " " + extra_args;
-    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    std::vector<std::string> args{
+        "redis-server", "--port", std::to_string(port), "--bind",   "127.0.0.1", "--save", "",
+        "--appendonly", "no",     "--logfile",          "/dev/null"};
+    if (!password.empty()) {
+      args.emplace_back("--requirepass");
+      args.push_back(password);
+    }
+    std::istringstream extra(extra_args);  // later options override earlier ones
+    for (std::string word; extra >> word;) args.push_back(word);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const pid_t parent = ::getpid();
+    pid = ::fork();
+    if (pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(1);  // the parent died before prctl
+      int null = ::open("/dev/null", O_RDWR);
+      ::dup2(null, 0);
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+      ::execvp(argv[0], argv.data());
+      ::_exit(127);
+    }
+    ASSERT_GT(pid, 0) << "fork failed";
     for (int i = 0; i < 100 && !ping(); ++i) std::this_thread::sleep_for(20ms);
+    if (::waitpid(pid, nullptr, WNOHANG) == pid) {  // it exited: its port was taken?
+      std::fprintf(stderr, "redis-server on port %d exited at start\n", port);
+      pid = 0;
+    }
   }
   bool ping() {
     auto cmd = "redis-cli -p " + std::to_string(port) +
@@ -58,16 +92,15 @@ struct redis_server {
     return std::system(cmd.c_str()) == 0;
   }
   void kill() {
-    std::ifstream f("/tmp/peyk-redis-" + std::to_string(port) + ".pid");
-    int pid = 0;
-    if (f >> pid && pid > 0) {
-      std::system(("kill -9 " + std::to_string(pid)).c_str());
-      for (int i = 0; i < 100 && ping(); ++i) std::this_thread::sleep_for(20ms);
-    }
+    if (pid <= 0) return;
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    pid = 0;
   }
   int port;
   std::string password;
   std::string extra_args;
+  pid_t pid = 0;
 };
 
 template <class F>
