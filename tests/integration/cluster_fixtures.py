@@ -221,40 +221,38 @@ class RedisCluster:
 
     def nodes_table(self):
         """CLUSTER NODES of a live node: [{id, port, flags, master, slots}]."""
-        for n in self.live():
-            try:
-                raw = n.call("CLUSTER", "NODES")
-            except redis_py.RedisError:
+        raw = self.ask_live("CLUSTER", "NODES")
+        if isinstance(raw, dict):  # redis-py may parse it
+            raw = "\n".join(f"{v['node_id']} {k} {v['flags']} {v.get('master_id', '-')} "
+                            f"0 0 0 {v.get('connected')} " for k, v in raw.items())
+        if isinstance(raw, bytes):
+            raw = raw.decode()
+        out = []
+        for line in raw.splitlines():
+            parts = line.split()
+            if len(parts) < 8:
                 continue
-            if isinstance(raw, dict):  # redis-py may parse it
-                raw = "\n".join(f"{v['node_id']} {k} {v['flags']} {v.get('master_id', '-')} "
-                                f"0 0 0 {v.get('connected')} " for k, v in raw.items())
-            if isinstance(raw, bytes):
-                raw = raw.decode()
-            out = []
-            for line in raw.splitlines():
-                parts = line.split()
-                if len(parts) < 8:
-                    continue
-                port = int(re.match(r"[^:]*:(\d+)", parts[1]).group(1))
-                out.append({"id": parts[0], "port": port, "flags": parts[2].split(","),
-                            "master": parts[3], "slots": parts[8:]})
-            return out
-        raise AssertionError("no live cluster node answers CLUSTER NODES")
+            port = int(re.match(r"[^:]*:(\d+)", parts[1]).group(1))
+            out.append({"id": parts[0], "port": port, "flags": parts[2].split(","),
+                        "master": parts[3], "slots": parts[8:]})
+        return out
 
     def slot_owners(self):
         """{slot range (start, end): master port} from CLUSTER SLOTS of a live node."""
+        out = {}
+        for entry in self.ask_live("CLUSTER", "SLOTS"):
+            start, end, master = entry[0], entry[1], entry[2]
+            out[(int(start), int(end))] = int(master[1])
+        return out
+
+    def ask_live(self, *command):
+        """The answer to `command` of the first live node that gives one."""
         for n in self.live():
             try:
-                raw = n.call("CLUSTER", "SLOTS")
+                return n.call(*command)
             except redis_py.RedisError:
                 continue
-            out = {}
-            for entry in raw:
-                start, end, master = entry[0], entry[1], entry[2]
-                out[(int(start), int(end))] = int(master[1])
-            return out
-        raise AssertionError("no live cluster node answers CLUSTER SLOTS")
+        raise AssertionError(f"no live cluster node answers {' '.join(command)}")
 
     def master_ports(self):
         return sorted(set(self.slot_owners().values()))

@@ -314,6 +314,17 @@ def read_viewer_frames(ws, proto, halt, conn_no, closes, errors, on_locations, o
             on_other(obj)
 
 
+def stop_reader(halt, thread, ws):
+    """Stops a read_viewer_frames thread (if started) and closes its connection."""
+    halt.set()
+    if thread:
+        thread.join(3)
+    try:
+        ws.close(timeout=0.5)
+    except Exception:  # noqa: BLE001 - already closed or broken: nothing to stop
+        pass
+
+
 def read_http_head(sock, timeout=RECV_TIMEOUT):
     """Reads an HTTP response head; returns (status, headers dict lowercased, leftover bytes)."""
     sock.settimeout(timeout)

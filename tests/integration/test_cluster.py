@@ -44,7 +44,7 @@ import requests
 import websocket
 
 from cluster_fixtures import haproxy, redis_cluster  # noqa: F401 - fixtures
-from conftest import read_viewer_frames, uid_of, wait_until
+from conftest import read_viewer_frames, stop_reader, uid_of, wait_until
 from sanitizer import TIME_SCALE
 from test_nothing_lost import check as latest_wins_violations
 
@@ -266,13 +266,7 @@ class Recorder:
         return self.closes and self.closes[-1][0] == self.conn_no
 
     def stop(self):
-        self.halt.set()
-        if self.thread:
-            self.thread.join(3)
-        try:
-            self.ws.close(timeout=0.5)
-        except Exception:  # noqa: BLE001
-            pass
+        stop_reader(self.halt, self.thread, self.ws)
 
     # ---- what it holds
     def may_see(self, courier):

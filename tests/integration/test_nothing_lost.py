@@ -30,7 +30,7 @@ import time
 from types import SimpleNamespace
 
 
-from conftest import read_viewer_frames, uid_of, wait_until
+from conftest import read_viewer_frames, stop_reader, uid_of, wait_until
 from sanitizer import TIME_SCALE
 
 SCALE = TIME_SCALE
@@ -149,13 +149,7 @@ class Recorder:
         assert not self.thread.is_alive(), f"{self.name}: no close within {timeout}s"
 
     def stop(self):
-        self.halt.set()
-        if self.thread:
-            self.thread.join(3)
-        try:
-            self.ws.close(timeout=0.5)
-        except Exception:  # noqa: BLE001
-            pass
+        stop_reader(self.halt, self.thread, self.ws)
 
 
 def check(rec, acked, max_lag):
