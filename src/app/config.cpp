@@ -101,6 +101,7 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
   double update_interval = 60, stall = 15, idle = 40;
   double header_timeout = 10, body_timeout = 30, keepalive_timeout = 75;
   std::size_t qentries = c.gateway.queue.max_entries, qbytes = c.gateway.queue.max_bytes;
+  std::string offline_after = "2m", courier_ttl = "24h";
   po::options_description d("Options");
   // clang-format off
   d.add_options()
@@ -131,6 +132,10 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
     ("queue-max-entries", po::value(&qentries)->default_value(qentries), "dispatcher and customer viewers: couriers pending per slow viewer before it is closed")
     ("queue-max-bytes", po::value(&qbytes)->default_value(qbytes), "dispatcher and customer viewers: bytes pending per slow viewer before it is closed")
     ("feed-retain-bytes", po::value(&c.gateway.feed_retain_bytes)->default_value(c.gateway.feed_retain_bytes), "admin viewers: recent updates kept per io thread, bytes; an admin further behind gets the newest location of each courier instead")
+    ("snapshot-concurrency", po::value(&c.gateway.snapshot_concurrency)->default_value(c.gateway.snapshot_concurrency), "peyk.v1 admins and dispatchers: snapshots streamed at once per io thread; more wait their turn (a reconnect storm costs live delivery nothing)")
+    ("snapshot-chunk-bytes", po::value(&c.gateway.snapshot_chunk_bytes)->default_value(c.gateway.snapshot_chunk_bytes), "peyk.v1: a large snapshot is sent as one message in fragments of about this many bytes, each read from the store when the last was written")
+    ("offline-after", po::value(&offline_after)->default_value(offline_after), "a courier silent this long is sent to peyk.v1 viewers as {\"type\":\"status\",...\"state\":\"offline\"} (30s, 2m, 1h...)")
+    ("courier-ttl", po::value(&courier_ttl)->default_value(courier_ttl), "a courier silent this long is forgotten everywhere (memory, Redis); no other cap on the couriers kept")
     ("drain-window", po::value(&c.drain_window_s)->default_value(c.drain_window_s), "on SIGTERM (or SIGINT), seconds over which viewers are closed with 1001, spread evenly, so that they reconnect to other gateways without a thundering herd; meanwhile /readyz and new upgrades answer 503 and the port keeps answering; a second signal closes the rest at once (0: all at once; default 5 for gateway, 0 for serve; ingest has no viewers)")
     ("drain-timeout", po::value(&c.drain_timeout_s)->default_value(3), "on SIGTERM, after the drain window: seconds to let viewers finish closing and requests in flight be answered before exit")
     ("web-root", po::value(&c.http.web_root), "directory of the built panel (default: web/dist beside the binary's source tree, if present)")
@@ -180,6 +185,20 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
         cfg.gateway.stall_timeout = std::chrono::milliseconds(static_cast<long>(stall * 1000));
         cfg.gateway.idle_timeout = std::chrono::milliseconds(static_cast<long>(idle * 1000));
         cfg.gateway.queue = {qentries, qbytes};
+        if (cfg.gateway.snapshot_concurrency < 1 || cfg.gateway.snapshot_concurrency > 10000) {
+          return "--snapshot-concurrency must be 1..10000";
+        }
+        if (cfg.gateway.snapshot_chunk_bytes < 4096 ||
+            cfg.gateway.snapshot_chunk_bytes > (64u << 20)) {
+          return "--snapshot-chunk-bytes must be 4 KiB..64 MiB";
+        }
+        auto offline = parse_duration_s(offline_after);
+        auto ttl = parse_duration_s(courier_ttl);
+        if (!offline) return "--offline-after takes a duration such as 90s, 2m or 1h";
+        if (!ttl) return "--courier-ttl takes a duration such as 15m, 24h or 7d";
+        if (*ttl <= *offline) return "--courier-ttl must be longer than --offline-after";
+        cfg.gateway.offline_after = std::chrono::seconds(*offline);
+        cfg.gateway.courier_ttl = std::chrono::seconds(*ttl);
         if (cfg.drain_timeout_s < 0 || cfg.drain_timeout_s > 600) return "--drain-timeout 0..600";
         if (!(cfg.drain_window_s >= 0 && cfg.drain_window_s <= 3600)) {
           return "--drain-window must be 0..3600 seconds";

@@ -2,6 +2,7 @@
 #include <boost/beast/http/field.hpp>
 
 #include "core/clock.hpp"
+#include "core/timestamp.hpp"
 #include "http/routes.hpp"
 
 namespace peyk::http {
@@ -66,6 +67,16 @@ void handle_ingest(const request& req, const std::shared_ptr<responder>& r, cons
   if (!points) {
     const auto& e = points.error();
     return fail(400, e.code, e.message, e.field);
+  }
+  // A measuring time in the future is a phone with a wrong clock: refused (PROTOCOL.md §12),
+  // since points are ordered by it.
+  for (const auto& p : *points) {
+    if (p.recorded_at.empty()) continue;
+    auto t = core::parse_rfc3339_us(p.recorded_at);
+    if (t && *t > started + core::max_future_us) {
+      return fail(400, "invalid_field", "recorded_at is more than 5 s in the future (check the "
+                  "device's clock)", "recorded_at");
+    }
   }
   if (!svc.broker->connected()) return answer(r, svc, started, unavailable("broker unavailable"));
 
