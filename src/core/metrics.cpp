@@ -114,8 +114,7 @@ std::string metrics::render() const {
   simple(out, "peyk_couriers_forgotten_total", "counter",
          "Couriers forgotten: silent for --courier-ttl.", couriers_forgotten);
   simple(out, "peyk_ts_clamped_total", "counter",
-         "Channel messages whose ts was more than 5 s in the future, clamped to now.",
-         ts_clamped);
+         "Channel messages whose ts was more than 5 s in the future, clamped to now.", ts_clamped);
   header(out, "peyk_ingest_requests_total", "counter", "Ingest API requests, by HTTP status.");
   for (std::size_t s = 0; s < ingest_by_status.size(); ++s) {
     auto v = ingest_by_status[s].value();

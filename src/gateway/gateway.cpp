@@ -156,10 +156,10 @@ void gateway::sweep_couriers() {
   constexpr std::size_t slices = 8;  // every stripe each 8 sweeps: 2 s
   constexpr std::size_t per_sweep = store::last_known::stripe_count / slices;
   auto now = core::now_us();
-  auto offline_before = now - std::chrono::duration_cast<std::chrono::microseconds>(
-                                  opts_.offline_after).count();
-  auto forget_before = now - std::chrono::duration_cast<std::chrono::microseconds>(
-                                 opts_.courier_ttl).count();
+  auto offline_before =
+      now - std::chrono::duration_cast<std::chrono::microseconds>(opts_.offline_after).count();
+  auto forget_before =
+      now - std::chrono::duration_cast<std::chrono::microseconds>(opts_.courier_ttl).count();
   if (trim_) {
     trim_ = false;
     ::malloc_trim(0);  // glibc keeps freed memory otherwise; after a mass forget, return it
@@ -178,8 +178,7 @@ void gateway::sweep_couriers() {
   if (!out.forgotten.empty()) {
     metrics_.couriers_forgotten.inc(out.forgotten.size());
     trim_ = out.forgotten.size() >= 1000;
-    auto list =
-        std::make_shared<const std::vector<store::location_ptr>>(std::move(out.forgotten));
+    auto list = std::make_shared<const std::vector<store::location_ptr>>(std::move(out.forgotten));
     for (auto& s : shards_) {
       net::post(s->ioc(), [p = s.get(), list] { p->viewers().forget(*list); });
     }

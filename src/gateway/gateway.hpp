@@ -11,9 +11,9 @@
 // Delivery: at most once, latest wins per courier for a viewer that falls behind.
 
 #include <array>
-#include <deque>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <span>

@@ -195,7 +195,6 @@ TEST(Hub, RemovedViewersGetNothing) {
   EXPECT_EQ(b->got.size(), 1u);
 }
 
-
 store::location_ptr courier(std::string id, std::string fleet, std::vector<std::string> orders) {
   auto l = std::make_shared<core::location>();
   l->courier_id = std::move(id);
@@ -210,8 +209,7 @@ store::location_ptr courier(std::string id, std::string fleet, std::vector<std::
 TEST(Hub, OfflineStatusGoesToWhoMaySee) {
   hub h;
   auto admin = std::make_shared<fake_viewer>(make_id(auth::role::admin));
-  auto echo_admin =
-      std::make_shared<fake_viewer>(make_id(auth::role::admin), subprotocol::echo);
+  auto echo_admin = std::make_shared<fake_viewer>(make_id(auth::role::admin), subprotocol::echo);
   auto disp = std::make_shared<fake_viewer>(make_id(auth::role::dispatcher, {"f1"}));
   auto other_disp = std::make_shared<fake_viewer>(make_id(auth::role::dispatcher, {"f9"}));
   auto cust = std::make_shared<fake_viewer>(make_id(auth::role::customer, {}, {"o1", "o2"}));
@@ -220,9 +218,8 @@ TEST(Hub, OfflineStatusGoesToWhoMaySee) {
                                         courier("c-7", "f2", {})};
   h.offline(gone);
   ASSERT_EQ(admin->status.size(), 1u);
-  EXPECT_EQ(admin->status[0],
-            R"({"type":"status","couriers":[{"id":10,"state":"offline"},)"
-            R"({"id":"c-7","state":"offline"}]})");
+  EXPECT_EQ(admin->status[0], R"({"type":"status","couriers":[{"id":10,"state":"offline"},)"
+                              R"({"id":"c-7","state":"offline"}]})");
   EXPECT_TRUE(echo_admin->status.empty());  // echo frames are locations only
   ASSERT_EQ(disp->status.size(), 1u);
   EXPECT_EQ(disp->status[0], R"({"type":"status","couriers":[{"id":10,"state":"offline"}]})");

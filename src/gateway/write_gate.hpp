@@ -96,18 +96,19 @@ class write_gate {
       }
       return 65536;
     };
-    boost::asio::async_write(sock_, b, progress, [this](boost::system::error_code ec, std::size_t n) {
-      busy_ = false;
-      handler_type h(std::move(*current_->handler));
-      current_.reset();
-      if (!pending_.empty()) {
-        op next(std::move(pending_.front()));
-        pending_.pop_front();
-        --queued_;
-        start(std::move(next));
-      }
-      std::move(h)(ec, n);
-    });
+    boost::asio::async_write(sock_, b, progress,
+                             [this](boost::system::error_code ec, std::size_t n) {
+                               busy_ = false;
+                               handler_type h(std::move(*current_->handler));
+                               current_.reset();
+                               if (!pending_.empty()) {
+                                 op next(std::move(pending_.front()));
+                                 pending_.pop_front();
+                                 --queued_;
+                                 start(std::move(next));
+                               }
+                               std::move(h)(ec, n);
+                             });
   }
 
   socket_type sock_;

@@ -98,7 +98,7 @@ class ws_session : public viewer, public std::enable_shared_from_this<ws_session
   std::string headers_;   // frame headers of the write in flight
   std::string snapshot_;  // the first frame (peyk.v1), or its fragment in flight
   std::unique_ptr<side_state> side_;
-  bool open_ = false;     // handshake done, registered in the hub
+  bool open_ = false;  // handshake done, registered in the hub
   bool writing_ = false;
   bool closing_ = false;
   bool finished_ = false;

@@ -74,8 +74,10 @@ void handle_ingest(const request& req, const std::shared_ptr<responder>& r, cons
     if (p.recorded_at.empty()) continue;
     auto t = core::parse_rfc3339_us(p.recorded_at);
     if (t && *t > started + core::max_future_us) {
-      return fail(400, "invalid_field", "recorded_at is more than 5 s in the future (check the "
-                  "device's clock)", "recorded_at");
+      return fail(400, "invalid_field",
+                  "recorded_at is more than 5 s in the future (check the "
+                  "device's clock)",
+                  "recorded_at");
     }
   }
   if (!svc.broker->connected()) return answer(r, svc, started, unavailable("broker unavailable"));

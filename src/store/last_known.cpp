@@ -113,8 +113,8 @@ void last_known::for_order(std::string_view order,
   for (const auto& id : ids) {
     auto e = find(id);
     // Checked again: the courier may have dropped the order since the index was read.
-    if (e.loc && std::find(e.loc->orders.begin(), e.loc->orders.end(), order) !=
-                     e.loc->orders.end()) {
+    if (e.loc &&
+        std::find(e.loc->orders.begin(), e.loc->orders.end(), order) != e.loc->orders.end()) {
       fn(e);
     }
   }

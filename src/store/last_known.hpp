@@ -44,8 +44,8 @@ using json_ptr = std::shared_ptr<const std::string>;
 struct entry {
   location_ptr loc;
   json_ptr json;
-  std::int64_t seen_us = 0;      // when this point was taken here (wall clock)
-  std::int64_t recorded_us = 0;  // loc->recorded_at, parsed; 0: absent or in the future
+  std::int64_t seen_us = 0;              // when this point was taken here (wall clock)
+  std::int64_t recorded_us = 0;          // loc->recorded_at, parsed; 0: absent or in the future
   std::array<std::int64_t, 4> recent{};  // `ts` of the last points taken (replays)
   bool offline = false;                  // reported offline by sweep(), not heard since
 };

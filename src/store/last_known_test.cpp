@@ -18,10 +18,11 @@ location_ptr at(std::string id, std::int64_t ts, double lat = 1) {
 
 TEST(LastKnown, KeepsNewestPerCourier) {
   last_known s;
-  EXPECT_TRUE(s.update(at("a", 10, 1)));
-  EXPECT_TRUE(s.update(at("a", 20, 2)));
-  EXPECT_FALSE(s.update(at("a", 15, 3)));  // late arrival does not win
-  EXPECT_FALSE(s.update(at("a", 20, 4)));  // nor does a replay of the same point
+  constexpr std::int64_t sec = 1'000'000;
+  EXPECT_TRUE(s.update(at("a", 10 * sec, 1)));
+  EXPECT_TRUE(s.update(at("a", 20 * sec, 2)));
+  EXPECT_FALSE(s.update(at("a", 12 * sec, 3)));  // a late arrival, past the skew allowed
+  EXPECT_FALSE(s.update(at("a", 20 * sec, 4)));  // a replay of the same point
   EXPECT_TRUE(s.update(at("b", 5)));
   EXPECT_EQ(s.size(), 2u);
   EXPECT_EQ(s.find("a").loc->latitude, 2);
@@ -68,16 +69,17 @@ TEST(LastKnown, ToleratesSkewedIngestClocksInArrivalOrder) {
 TEST(LastKnown, BufferedPointsNeverMoveTheMarkerBack) {
   last_known s;
   std::int64_t now = 1764331200 * s_;
-  EXPECT_TRUE(s.update(with("a", now, {}, "2026-11-28T12:00:00Z"), nullptr, now));
+  EXPECT_TRUE(s.update(with("a", now, {}, "2025-11-28T12:00:00Z"), nullptr, now));
   // A batch buffered an hour ago arrives later, with later ts but an older recorded_at.
-  EXPECT_FALSE(s.update(with("a", now + s_, {}, "2026-11-28T11:00:00Z"), nullptr, now + s_));
+  EXPECT_FALSE(s.update(with("a", now + s_, {}, "2025-11-28T11:00:00Z"), nullptr, now + s_));
   EXPECT_EQ(s.find("a").loc->ts_us, now);
-  EXPECT_TRUE(s.update(with("a", now + 2 * s_, {}, "2026-11-28T12:00:01Z"), nullptr, now + 2 * s_));
+  EXPECT_TRUE(s.update(with("a", now + 2 * s_, {}, "2025-11-28T12:00:01Z"), nullptr, now + 2 * s_));
   // The same measurement again (an app's retry): taken once.
-  EXPECT_FALSE(s.update(with("a", now + 3 * s_, {}, "2026-11-28T12:00:01Z"), nullptr, now + 3 * s_));
+  EXPECT_FALSE(
+      s.update(with("a", now + 3 * s_, {}, "2025-11-28T12:00:01Z"), nullptr, now + 3 * s_));
   // A recorded_at in the future is not trusted for ordering (it would freeze the courier).
   EXPECT_TRUE(s.update(with("b", now, {}, "2099-01-01T00:00:00Z"), nullptr, now));
-  EXPECT_TRUE(s.update(with("b", now + s_, {}, "2026-11-28T12:00:00Z"), nullptr, now + s_));
+  EXPECT_TRUE(s.update(with("b", now + s_, {}, "2025-11-28T12:00:00Z"), nullptr, now + s_));
 }
 
 TEST(LastKnown, FindsCouriersByOrder) {
