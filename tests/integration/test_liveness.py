@@ -176,6 +176,10 @@ def test_churn_of_distinct_couriers_returns_memory(server, redis_server):
                 pipe.publish("dlchannel", '{"latitude":35.1,"longitude":51.2,"user":{"id":"churn-%d"}}' % i)
             pipe.execute()
             sent += chunk
+            # Paced: Redis drops a subscriber more than 32 MB behind (client-output-buffer-
+            # limit pubsub), and this measures memory, not the subscriber's speed.
+            wait_until(lambda: gw.metrics().get("peyk_messages_in_total", 0) >= sent - 4 * chunk,
+                       60 * TIME_SCALE, interval=0.05, what="the gateway keeping up")
             if sent % 200000 == 0:
                 peak = max(peak, gw.rss_kb())
         wait_until(lambda: gw.metrics().get("peyk_messages_in_total", 0) >= CHURN, 120 * TIME_SCALE,
