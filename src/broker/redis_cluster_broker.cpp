@@ -145,7 +145,7 @@ void redis_cluster_broker::publish(std::span<const location_ptr> batch, publish_
   net::post(impl_->ioc, [i = impl_, groups = std::move(groups), done = std::move(done)]() mutable {
     auto st = std::make_shared<impl::publish_state>(
         impl::publish_state{groups.size(), false, std::move(done)});
-    for (auto& g : groups) i->send_group(st, g, i->owner[g->p], false, 0);
+    for (auto& g : groups) i->send_new(st, g, 0);
   });
 }
 

@@ -90,6 +90,7 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
   // channel name -> index in channels; looked up by string_view for every message
   std::unordered_map<std::string, std::size_t, name_hash, std::equal_to<>> by_name;
   bool topology_ok = false;
+  bool map_read = false;  // a slot map was read since start
   bool refreshing = false;
   bool refresh_needed = true;
   clock::time_point last_refresh{};
@@ -106,6 +107,8 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
   core::log_limiter invalid_log{5};
   core::log_limiter refresh_log{1};
   static constexpr int max_warm_keys = 1'000'000;
+  // A publish waits this many 10 ms steps for a master not reached yet (send_new).
+  static constexpr int setup_wait_steps = 100;
 
   channel& chan(family f, std::size_t p) {
     return channels[(f == family::courier ? 0 : names.partitions()) + p];
@@ -134,6 +137,7 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
   void warm_done(channel& ch);
 
   // ---- publishing (redis_cluster_publish.cpp)
+  void send_new(std::shared_ptr<publish_state> st, std::shared_ptr<group> g, int waited);
   void send_group(std::shared_ptr<publish_state> st, std::shared_ptr<group> g, node* to,
                   bool asking, int hops);
   void send_when_up(std::shared_ptr<publish_state> st, std::shared_ptr<group> g, node* n,

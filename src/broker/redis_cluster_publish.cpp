@@ -16,6 +16,21 @@ std::string redirect_target(std::string_view error, std::string_view kind) {
 
 }  // namespace
 
+// A group's first send. Before the first slot map is read, or while its master's first
+// connection is being set up (at start, or a master new after a failover), it waits for
+// it (up to 1 s) rather than fail: that master is not down, only not reached yet. Failing
+// there made a publish issued right after start() fail (issue #12, finding 8). A master
+// whose connection failed is still answered at once (ingest: 503).
+void impl::send_new(std::shared_ptr<publish_state> st, std::shared_ptr<group> g, int waited) {
+  node* to = owner[g->p];  // read again at each step: the map may change meanwhile
+  bool not_yet = to ? to->cmd->connecting() : !map_read;
+  if (!not_yet || waited >= setup_wait_steps) return send_group(st, g, to, false, 0);
+  auto t = std::make_shared<net::steady_timer>(ioc, std::chrono::milliseconds(10));
+  t->async_wait([self = shared_from_this(), t, st, g, waited](boost::system::error_code) {
+    self->send_new(st, g, waited + 1);
+  });
+}
+
 void impl::send_group(std::shared_ptr<publish_state> st, std::shared_ptr<group> g, node* to,
                       bool asking, int hops) {
   if (!to || !to->cmd->up()) return finish(st, false);

@@ -157,6 +157,7 @@ void impl::apply_slots(redisReply* r, const std::string& via_host) {
                   std::to_string(names.partitions()) + " partitions per family");
   }
   topology_ok = complete;
+  map_read = true;
   if (!complete) refresh_needed = true;
   metrics.cluster_nodes.set(static_cast<std::int64_t>(masters.size()));
   reconcile();
