@@ -353,6 +353,10 @@ TEST(RedisClusterBroker, AuthenticatesOnEveryNode) {
   stranger.start();
   gateway.need_all(+1);
   ASSERT_TRUE(eventually([&] { return gm.cluster_partitions_subscribed.value() == 64; }));
+  // Subscribed is not yet read back: a partition's hash read after these publishes would
+  // hand their locations over a second time.
+  ASSERT_TRUE(eventually([&] { return gateway.connected(); }));
+  // The ingest broker is not waited for: its publishes wait for its masters (finding 8).
   for (int i = 0; i < 30; ++i)
     ASSERT_EQ(publish_sync(ingest, loc("a" + std::to_string(i), 35.1)), true);
   ASSERT_TRUE(eventually([&] { return got.size() == 30; })) << got.size();
@@ -360,6 +364,27 @@ TEST(RedisClusterBroker, AuthenticatesOnEveryNode) {
   EXPECT_FALSE(stranger.connected());
   EXPECT_EQ(bad_m.cluster_nodes.value(), 0);
   EXPECT_NE(publish_sync(stranger, loc("x", 35.2)), std::optional<bool>(true));
+}
+
+// Issue #12, finding 8: a publish issued right after start(), before the slot map is read
+// and while the masters' connections (each with its AUTH) are being set up, waits for them
+// rather than failing: it failed at once, which made AuthenticatesOnEveryNode flaky.
+TEST(RedisClusterBroker, PublishRightAfterStartWaitsForTheMasters) {
+  cluster3 c("cluster-pass-2");
+  ASSERT_TRUE(c.ok);
+  for (int round = 0; round < 3; ++round) {
+    core::metrics m;
+    auto cfg = config(c, true);
+    cfg.password = "cluster-pass-2";
+    redis_cluster_broker ingest(cfg, m);
+    ingest.start();
+    // 12 couriers: partitions on every master, each master's connection new
+    for (int i = 0; i < 12; ++i) {
+      ASSERT_EQ(publish_sync(ingest, loc("s" + std::to_string(i), 35.3)), std::optional<bool>(true))
+          << "round " << round << ", courier " << i;
+    }
+    EXPECT_EQ(m.cluster_nodes.value(), 3);
+  }
 }
 
 }  // namespace
