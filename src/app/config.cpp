@@ -100,6 +100,7 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
   std::vector<std::string> origins;
   double update_interval = 60, stall = 15, idle = 40;
   double header_timeout = 10, body_timeout = 30, keepalive_timeout = 75;
+  std::string courier_ttl = "24h";
   std::size_t qentries = c.gateway.queue.max_entries, qbytes = c.gateway.queue.max_bytes;
   po::options_description d("Options");
   // clang-format off
@@ -112,6 +113,8 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
     ("redis-password-file", po::value(&c.redis_password_file), "file holding the password (AUTH) of every --redis-cluster node; --redis takes it in its URL")
     ("cluster-partitions", po::value(&c.cluster_partitions)->default_value(c.cluster_partitions), "with --redis-cluster: partitions per channel family; the same on every ingest and gateway")
     ("cluster-order-ttl", po::value(&c.cluster_order_ttl_s)->default_value(c.cluster_order_ttl_s), "with --redis-cluster (ingest): seconds an order's last location is kept for a late customer")
+    ("max-orders-per-courier", po::value(&c.max_orders_per_courier)->default_value(c.max_orders_per_courier), "with --redis-cluster (ingest): distinct order ids one courier may name within --cluster-order-ttl (each gets a Redis key); a request naming more is refused with 422 (0: no bound)")
+    ("courier-ttl", po::value(&courier_ttl)->default_value(courier_ttl), "a courier silent this long is forgotten everywhere (memory, Redis): 30s, 10m, 24h, 2d or seconds")
     ("channel", po::value(&c.channel)->default_value(c.channel), "Redis pub/sub channel (with --redis-cluster: the prefix of the partitioned channels)")
     ("jwt-secret-file", po::value(&c.jwt_secret_file), "file holding the HS256 key (else env PEYK_JWT_SECRET)")
     ("jwt-previous-secret-file", po::value(&c.jwt_previous_secret_file), "key rotation: file holding the key being retired, still accepted (else env PEYK_JWT_PREVIOUS_SECRET; default: none)")
@@ -194,6 +197,14 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
         }
         if (!(cfg.cluster_order_ttl_s >= 1 && cfg.cluster_order_ttl_s <= 30 * 86400)) {
           return "--cluster-order-ttl must be 1..2592000 seconds";
+        }
+        auto ttl = parse_duration_s(courier_ttl);
+        if (!ttl || *ttl > 365 * 86400) {
+          return "--courier-ttl takes a duration of 1s..365d such as 30s, 10m, 24h or 2d";
+        }
+        cfg.courier_ttl_s = *ttl;
+        if (cfg.max_orders_per_courier > 1'000'000) {
+          return "--max-orders-per-courier must be 0..1000000";
         }
         if (cfg.cluster_partitions < 1 || cfg.cluster_partitions > 4096) {
           return "--cluster-partitions must be 1..4096";
