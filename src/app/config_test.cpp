@@ -227,7 +227,7 @@ TEST(ServeFlags, CourierTtlAndOrderBudget) {
   std::ostringstream o, e;
   const char* help[] = {"serve", "--help"};
   parse_serve(2, help, o, e, code);
-  EXPECT_NE(o.str().find("forgotten everywhere (memory, Redis)"), std::string::npos);
+  EXPECT_NE(o.str().find("everywhere (memory, Redis)"), std::string::npos);
   EXPECT_NE(o.str().find("(=24h)"), std::string::npos);
 }
 

@@ -156,7 +156,8 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
 
   http::services svc{
       &tokens,  &limiter, &bus, r != role::gateway, r != role::ingest ? &gw : nullptr,
-      &metrics, &draining, order_budget ? &*order_budget : nullptr};
+      &metrics, &draining};
+  if (order_budget) svc.orders = &*order_budget;
   http::server srv(cfg.http, svc, contexts);
   try {
     srv.listen(ep);

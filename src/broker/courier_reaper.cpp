@@ -97,8 +97,8 @@ void courier_reaper::log_progress(bool force) {
   auto now = std::chrono::steady_clock::now();
   if (unlogged_ == 0 || (!force && now - last_log_ < std::chrono::seconds(60))) return;
   core::log(core::log_level::info, "redis: forgot " + std::to_string(unlogged_) +
-                                       " couriers silent for over " +
-                                       std::to_string(ttl_.count()) + "s");
+                                       " couriers silent for over " + std::to_string(ttl_.count()) +
+                                       "s");
   unlogged_ = 0;
   last_log_ = now;
 }
