@@ -1,11 +1,13 @@
 #include "broker/redis_cluster_impl.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
 
 #include <boost/asio/post.hpp>
 
+#include "broker/courier_reaper.hpp"
 #include "core/codec.hpp"
 
 namespace peyk::broker {
@@ -64,6 +66,7 @@ void redis_cluster_broker::start() {
   net::post(impl_->ioc, [i = impl_] {
     i->refresh();
     i->tick();
+    i->start_reaper();
   });
   thread_ = std::thread([i = impl_] { i->ioc.run(); });
 }
@@ -120,12 +123,25 @@ void redis_cluster_broker::publish(std::span<const location_ptr> batch, publish_
     append_command(g.bytes, args);
     g.ends.push_back(static_cast<std::uint32_t>(g.bytes.size()));
   };
-  for (const auto& loc : batch) {
+  // An order's key holds the newest point naming it: one SET per distinct order of the
+  // batch, whatever the number of points (order -> index of that point; npos once written).
+  std::unordered_map<std::string_view, std::size_t> newest;
+  if (cfg.write_last_known) {
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      for (const auto& order : batch[i]->orders) newest[order] = i;
+    }
+  }
+  auto now_ms = std::to_string(seen_now_ms());
+  std::vector<std::size_t> sent_to;  // order partitions this point was published on
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const auto& loc = batch[i];
     auto json = core::encode_location(*loc);
     auto p = cluster::partition_of(loc->courier_id, names.partitions());
     auto& g = group_for(p);
     add(g, {"SPUBLISH", names.channel(family::courier, p), json});
     if (cfg.write_last_known) {
+      // Before the HSET: a sweep running in between cannot forget what the HSET writes.
+      add(g, {"ZADD", names.seen(p), now_ms, loc->courier_id});
       add(g, {"HSET", names.courier_hash(p), loc->courier_id, json});
       if (std::abs(loc->latitude) <= 85.05112878) {  // Redis GEO's latitude range
         char lon[32], lat[32];
@@ -134,11 +150,19 @@ void redis_cluster_broker::publish(std::span<const location_ptr> batch, publish_
         add(g, {"GEOADD", names.geo(p), lon, lat, loc->courier_id});
       }
     }
+    sent_to.clear();
     for (const auto& order : loc->orders) {
       auto q = cluster::partition_of(order, names.partitions());
       auto& og = group_for(q);
-      add(og, {"SPUBLISH", names.channel(family::order, q), json});
-      if (cfg.write_last_known) add(og, {"SET", names.order_key(q, order), json, "EX", ttl});
+      // Once per partition: a gateway there gets the whole point (every order) anyway.
+      if (std::find(sent_to.begin(), sent_to.end(), q) == sent_to.end()) {
+        sent_to.push_back(q);
+        add(og, {"SPUBLISH", names.channel(family::order, q), json});
+      }
+      if (auto it = newest.find(order); it != newest.end() && it->second == i) {
+        it->second = std::string_view::npos;
+        add(og, {"SET", names.order_key(q, order), json, "EX", ttl});
+      }
     }
   }
   if (groups.empty()) return done({});

@@ -20,6 +20,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "broker/cluster_slots.hpp"
+#include "broker/courier_reaper.hpp"
 #include "broker/redis_cluster_broker.hpp"
 #include "broker/redis_link.hpp"
 #include "core/log.hpp"
@@ -79,6 +80,7 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
   net::io_context ioc{1};
   net::steady_timer ticker;
   std::vector<message_handler> handlers;
+  std::shared_ptr<courier_reaper> reaper;
 
   std::map<std::string, std::unique_ptr<node>> nodes;  // masters (and ASK targets)
   std::vector<node*> owner;                            // per partition
@@ -122,6 +124,8 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
   void update_ready();
   void tick();
   void stop_all();
+  // One courier sweep per partition, sent to its master (skipped while it has none).
+  void start_reaper();
 
   // ---- subscriptions and delivery (redis_cluster_subscriptions.cpp)
   void deliver(std::string_view payload, const channel* from);

@@ -206,7 +206,24 @@ void impl::tick() {
   });
 }
 
+void impl::start_reaper() {
+  if (cfg.courier_ttl.count() <= 0) return;
+  std::vector<reaper_keys> keys;
+  for (std::size_t p = 0; p < names.partitions(); ++p) {
+    keys.push_back({names.seen(p), names.courier_hash(p), names.geo(p)});
+  }
+  reaper = std::make_shared<courier_reaper>(
+      ioc, cfg.courier_ttl, std::move(keys),
+      [this](std::size_t p, const std::string& cmd, redis_link::done_fn done) {
+        node* o = owner[p];
+        if (!o || !o->cmd->up()) return done(false, nullptr, {});
+        o->cmd->command(cmd, 1, std::move(done));
+      });
+  reaper->start();
+}
+
 void impl::stop_all() {
+  if (reaper) reaper->stop();
   for (auto& [a, n] : nodes) {
     n->cmd->stop();
     if (n->sub) n->sub->stop();

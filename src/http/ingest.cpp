@@ -81,6 +81,16 @@ void handle_ingest(const request& req, const std::shared_ptr<responder>& r, cons
     }
   }
   if (!svc.broker->connected()) return answer(r, svc, started, unavailable("broker unavailable"));
+  if (svc.orders) {
+    std::vector<std::string_view> named;
+    for (const auto& p : *points) named.insert(named.end(), p.orders.begin(), p.orders.end());
+    if (!svc.orders->admit(id.sub, named, started).allowed) {
+      return fail(422, "too_many_orders",
+                  "a courier may name at most " + std::to_string(svc.orders->max_per_courier()) +
+                      " distinct order ids within the order TTL (--max-orders-per-courier)",
+                  "orders");
+    }
+  }
 
   std::vector<broker::location_ptr> batch;
   batch.reserve(points->size());
