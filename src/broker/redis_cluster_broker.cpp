@@ -145,6 +145,7 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
   std::vector<int> order_need;  // per partition: orders with a viewer
 
   std::atomic<bool> ready{false};
+  std::atomic<bool> publishable{false};  // a slot map and a master to write to (ingest)
   core::log_limiter invalid_log{5};
   core::log_limiter refresh_log{1};
   static constexpr int max_warm_keys = 1'000'000;
@@ -497,6 +498,9 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
 
   void update_ready() {
     bool ok = topology_ok;
+    bool any_up = false;
+    for (auto& [a, n] : nodes) any_up = any_up || n->cmd->up();
+    publishable = topology_ok && any_up;
     if (ok && !cfg.subscribe) {
       ok = false;
       for (auto& [a, n] : nodes) ok = ok || n->cmd->up();
@@ -644,8 +648,12 @@ void redis_cluster_broker::stop() {
   thread_.join();
 }
 
-bool redis_cluster_broker::connected() const {
+bool redis_cluster_broker::ready() const {
   return impl_->ready.load();
+}
+
+bool redis_cluster_broker::can_publish() const {
+  return impl_->publishable.load();
 }
 
 void redis_cluster_broker::need_all(int delta) {
