@@ -80,9 +80,11 @@ san_tests() {  # name dir rss-bound-mb
   # The 50k churn and the 10k-connection flood run at a fifth of their size here (the
   # same code paths; the Release run above has them at full size), to keep CI well under
   # 20 minutes. The 10k-courier slow viewer keeps its size: with less data than the
-  # stalled socket's buffers hold, it never stalls.
+  # stalled socket's buffers hold, it never stalls. The storms run over 20,000 couriers
+  # (100,000 and 250,000 in the Release run, where the snapshot cap is tested).
   PEYK_BIN="$ROOT/$dir/peyk" PEYK_RSS_GROWTH_BOUND_MB=$3 PEYK_CHURN_VIEWERS=10000 \
-    PEYK_FLOOD_CONNECTIONS=2000 /usr/bin/python3 -m pytest -q \
+    PEYK_FLOOD_CONNECTIONS=2000 PEYK_STORM_COURIERS=20000 PEYK_STORM_CUSTOMERS=200 \
+    PEYK_STORM_ADMINS=10 PEYK_STORM_BIG_COURIERS=20000 /usr/bin/python3 -m pytest -q \
     -p no:cacheprovider tests/integration -o junit_suite_name="integration-$name" \
     --junitxml="$OUT/junit/integration-$name.xml" || status=1
 }

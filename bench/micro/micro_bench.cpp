@@ -85,6 +85,7 @@ struct counting_viewer : gateway::viewer {
       set_cursor(f->collect(cursor(), true, 60, 1u << 20, batches));
     }
   }
+  void push_status(const std::shared_ptr<const std::string>&) override {}
   std::vector<gateway::feed::batch_ptr> batches;
 };
 

@@ -1,5 +1,6 @@
 #include "app/config.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -101,6 +102,7 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
   double update_interval = 60, stall = 15, idle = 40;
   double header_timeout = 10, body_timeout = 30, keepalive_timeout = 75;
   std::size_t qentries = c.gateway.queue.max_entries, qbytes = c.gateway.queue.max_bytes;
+  std::string offline_after = "2m", courier_ttl = "24h";
   po::options_description d("Options");
   // clang-format off
   d.add_options()
@@ -112,6 +114,8 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
     ("redis-password-file", po::value(&c.redis_password_file), "file holding the Redis password (AUTH), for --redis or every --redis-cluster node; unlike a password in the --redis URL it never shows in `ps`")
     ("cluster-partitions", po::value(&c.cluster_partitions)->default_value(c.cluster_partitions), "with --redis-cluster: partitions per channel family; the same on every ingest and gateway")
     ("cluster-order-ttl", po::value(&c.cluster_order_ttl_s)->default_value(c.cluster_order_ttl_s), "with --redis-cluster (ingest): seconds an order's last location is kept for a late customer")
+    ("max-orders-per-courier", po::value(&c.max_orders_per_courier)->default_value(c.max_orders_per_courier), "with --redis-cluster (ingest): distinct order ids one courier may name within --cluster-order-ttl (each gets a Redis key); a request naming more is refused with 422 (0: no bound)")
+    ("courier-ttl", po::value(&courier_ttl)->default_value(courier_ttl), "a courier silent this long is forgotten everywhere (memory, Redis): 30s, 10m, 24h, 2d or seconds; no other cap on the couriers kept")
     ("channel", po::value(&c.channel)->default_value(c.channel), "Redis pub/sub channel (with --redis-cluster: the prefix of the partitioned channels)")
     ("jwt-secret-file", po::value(&c.jwt_secret_file), "file holding the HS256 key (else env PEYK_JWT_SECRET)")
     ("jwt-previous-secret-file", po::value(&c.jwt_previous_secret_file), "key rotation: file holding the key being retired, still accepted (else env PEYK_JWT_PREVIOUS_SECRET; default: none)")
@@ -135,6 +139,9 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
     ("queue-max-entries", po::value(&qentries)->default_value(qentries), "dispatcher and customer viewers: couriers pending per slow viewer before it is closed")
     ("queue-max-bytes", po::value(&qbytes)->default_value(qbytes), "dispatcher and customer viewers: bytes pending per slow viewer before it is closed")
     ("feed-retain-bytes", po::value(&c.gateway.feed_retain_bytes)->default_value(c.gateway.feed_retain_bytes), "admin viewers: recent updates kept per io thread, bytes; an admin further behind gets the newest location of each courier instead")
+    ("snapshot-concurrency", po::value(&c.gateway.snapshot_concurrency)->default_value(c.gateway.snapshot_concurrency), "peyk.v1 admins and dispatchers: snapshots streamed at once per io thread; more wait their turn (a reconnect storm costs live delivery nothing)")
+    ("snapshot-chunk-bytes", po::value(&c.gateway.snapshot_chunk_bytes)->default_value(c.gateway.snapshot_chunk_bytes), "peyk.v1: a large snapshot is sent as one message in fragments of about this many bytes, each read from the store when the last was written")
+    ("offline-after", po::value(&offline_after)->default_value(offline_after), "a courier silent this long is sent to peyk.v1 viewers as {\"type\":\"status\",...\"state\":\"offline\"} (30s, 2m, 1h...)")
     ("drain-window", po::value(&c.drain_window_s)->default_value(c.drain_window_s), "on SIGTERM (or SIGINT), seconds over which viewers are closed with 1001, spread evenly, so that they reconnect to other gateways without a thundering herd; meanwhile /readyz and new upgrades answer 503 and the port keeps answering; a second signal closes the rest at once (0: all at once; default 5 for gateway, 0 for serve; ingest has no viewers)")
     ("drain-timeout", po::value(&c.drain_timeout_s)->default_value(3), "on SIGTERM, after the drain window: seconds to let viewers finish closing and requests in flight be answered before exit")
     ("web-root", po::value(&c.http.web_root), "directory of the built panel (default: web/dist beside the binary's source tree, if present)")
@@ -184,6 +191,23 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
         cfg.gateway.stall_timeout = std::chrono::milliseconds(static_cast<long>(stall * 1000));
         cfg.gateway.idle_timeout = std::chrono::milliseconds(static_cast<long>(idle * 1000));
         cfg.gateway.queue = {qentries, qbytes};
+        if (cfg.gateway.snapshot_concurrency < 1 || cfg.gateway.snapshot_concurrency > 10000) {
+          return "--snapshot-concurrency must be 1..10000";
+        }
+        if (cfg.gateway.snapshot_chunk_bytes < 4096 ||
+            cfg.gateway.snapshot_chunk_bytes > (64u << 20)) {
+          return "--snapshot-chunk-bytes must be 4 KiB..64 MiB";
+        }
+        auto offline = parse_duration_s(offline_after);
+        if (!offline) return "--offline-after takes a duration such as 90s, 2m or 1h";
+        if (auto t = parse_duration_s(courier_ttl); t && *t <= *offline) {
+          // A short TTL alone (tests, demos): report offline at half of it.
+          if (!vm["offline-after"].defaulted()) {
+            return "--courier-ttl must be longer than --offline-after";
+          }
+          offline = std::max<std::int64_t>(1, *t / 2);
+        }
+        cfg.gateway.offline_after = std::chrono::seconds(*offline);
         if (cfg.drain_timeout_s < 0 || cfg.drain_timeout_s > 600) return "--drain-timeout 0..600";
         if (!(cfg.drain_window_s >= 0 && cfg.drain_window_s <= 3600)) {
           return "--drain-window must be 0..3600 seconds";
@@ -197,6 +221,15 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
         }
         if (!(cfg.cluster_order_ttl_s >= 1 && cfg.cluster_order_ttl_s <= 30 * 86400)) {
           return "--cluster-order-ttl must be 1..2592000 seconds";
+        }
+        auto ttl = parse_duration_s(courier_ttl);
+        if (!ttl || *ttl > 365 * 86400) {
+          return "--courier-ttl takes a duration of 1s..365d such as 30s, 10m, 24h or 2d";
+        }
+        cfg.courier_ttl_s = *ttl;
+        cfg.gateway.courier_ttl = std::chrono::seconds(*ttl);
+        if (cfg.max_orders_per_courier > 1'000'000) {
+          return "--max-orders-per-courier must be 0..1000000";
         }
         if (cfg.cluster_partitions < 1 || cfg.cluster_partitions > 4096) {
           return "--cluster-partitions must be 1..4096";

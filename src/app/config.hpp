@@ -22,6 +22,11 @@ struct serve_config {
   std::string redis_password_file;  // the AUTH password of --redis or --redis-cluster
   std::size_t cluster_partitions = 64;
   double cluster_order_ttl_s = 21600;  // how long an order's last location is kept
+  // With --redis-cluster (ingest): distinct order ids a courier may name within the order
+  // TTL (each gets a key in Redis); 0: no bound.
+  std::size_t max_orders_per_courier = 100;
+  // A courier silent this long is forgotten everywhere: memory, Redis (PROTOCOL.md §12).
+  std::int64_t courier_ttl_s = 86400;
   std::string channel = "dlchannel";
   std::string jwt_secret_file;
   std::string jwt_previous_secret_file;  // key rotation: the key being retired

@@ -212,5 +212,33 @@ TEST(ServeFlags, RedisCluster) {
   EXPECT_THROW(load_redis_password("/nonexistent/file"), std::runtime_error);
 }
 
+TEST(ServeFlags, CourierTtlAndOrderBudget) {
+  int code = -1;
+  std::string msg;
+  auto c = serve({}, code, msg);
+  ASSERT_TRUE(c) << msg;
+  EXPECT_EQ(c->courier_ttl_s, 86400);
+  EXPECT_EQ(c->max_orders_per_courier, 100u);
+  c = serve({"--courier-ttl", "2s", "--max-orders-per-courier", "0"}, code, msg);
+  ASSERT_TRUE(c) << msg;
+  EXPECT_EQ(c->courier_ttl_s, 2);
+  EXPECT_EQ(c->max_orders_per_courier, 0u);
+  EXPECT_EQ(c->gateway.courier_ttl, std::chrono::seconds(2));
+  EXPECT_EQ(c->gateway.offline_after, std::chrono::seconds(1));  // half a short TTL
+  EXPECT_FALSE(serve({"--courier-ttl", "2s", "--offline-after", "5s"}, code, msg));
+  EXPECT_NE(msg.find("longer than --offline-after"), std::string::npos) << msg;
+  EXPECT_EQ(serve({"--courier-ttl", "90m"}, code, msg)->courier_ttl_s, 5400);
+  for (const char* bad : {"0", "-1s", "1y", "366d", "soon"}) {
+    EXPECT_FALSE(serve({"--courier-ttl", bad}, code, msg)) << bad;
+    EXPECT_EQ(code, 2);
+    EXPECT_NE(msg.find("--courier-ttl"), std::string::npos) << msg;
+  }
+  std::ostringstream o, e;
+  const char* help[] = {"serve", "--help"};
+  parse_serve(2, help, o, e, code);
+  EXPECT_NE(o.str().find("everywhere (memory, Redis)"), std::string::npos);
+  EXPECT_NE(o.str().find("(=24h)"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace peyk::app

@@ -23,6 +23,7 @@
 #include "broker/redis_cluster_broker.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "core/order_budget.hpp"
 #include "core/rate_limiter.hpp"
 #include "gateway/gateway.hpp"
 #include "http/server.hpp"
@@ -93,6 +94,7 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
       redis->channel = cfg.channel;
       redis->write_last_known = r != role::gateway;
       redis->subscribe = r != role::ingest;
+      redis->courier_ttl = std::chrono::seconds(cfg.courier_ttl_s);
     }
     if (!cfg.redis_cluster.empty()) {
       cluster.emplace();
@@ -103,6 +105,7 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
       cluster->order_ttl = std::chrono::seconds(static_cast<long>(cfg.cluster_order_ttl_s));
       cluster->write_last_known = r != role::gateway;
       cluster->subscribe = r != role::ingest;
+      cluster->courier_ttl = std::chrono::seconds(cfg.courier_ttl_s);
     }
   } catch (const std::exception& e) {
     std::cerr << "peyk: " << e.what() << "\n";
@@ -142,6 +145,12 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
       secret, {static_cast<std::int64_t>(cfg.jwt_leeway_s), std::move(previous_secret)});
   auth::token_cache tokens(verifier);
   core::rate_limiter limiter(cfg.rate_limit, cfg.rate_burst);
+  // Redis Cluster writes a key per order named: each courier's distinct orders are bounded.
+  std::optional<core::order_budget> order_budget;
+  if (cluster && r != role::gateway && cfg.max_orders_per_courier > 0) {
+    order_budget.emplace(cfg.max_orders_per_courier,
+                         static_cast<std::int64_t>(cfg.cluster_order_ttl_s * 1e6));
+  }
   core::metrics metrics;
   store::last_known store;
   std::atomic<bool> draining{false};
@@ -174,6 +183,7 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
   http::services svc{
       &tokens,  &limiter, &bus, r != role::gateway, r != role::ingest ? &gw : nullptr,
       &metrics, &draining};
+  if (order_budget) svc.orders = &*order_budget;
   http::server srv(cfg.http, svc, contexts);
   try {
     srv.listen(ep);

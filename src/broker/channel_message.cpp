@@ -5,6 +5,7 @@
 
 #include "core/clock.hpp"
 #include "core/codec.hpp"
+#include "core/timestamp.hpp"
 
 namespace peyk::broker {
 
@@ -19,7 +20,15 @@ location_ptr decode_channel_message(std::string_view payload, std::string_view c
     }
     return nullptr;
   }
-  if (loc->ts_us == 0) loc->ts_us = core::now_us();
+  // A `ts` far in the future would make every later point of that courier look older
+  // (latest wins by ts): it is clamped to the arrival time (PROTOCOL.md §12).
+  auto now = core::now_us();
+  if (loc->ts_us == 0) {
+    loc->ts_us = now;
+  } else if (loc->ts_us > now + core::max_future_us) {
+    metrics.ts_clamped.inc();
+    loc->ts_us = now;
+  }
   return std::make_shared<const core::location>(std::move(*loc));
 }
 

@@ -11,8 +11,8 @@
 namespace peyk::broker {
 
 // Decodes `payload` (the broker format, PROTOCOL.md §4) and stamps it with the arrival
-// time when it has no `ts`. An invalid message is counted, logged at `limit`'s rate with
-// the channel it came from, and yields null.
+// time when it has no `ts`, or one more than 5 s in the future (clamped, counted). An invalid
+// message is counted, logged at `limit`'s rate with the channel it came from, and yields null.
 location_ptr decode_channel_message(std::string_view payload, std::string_view channel,
                                     core::metrics& metrics, core::log_limiter& limit);
 

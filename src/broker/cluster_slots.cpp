@@ -65,6 +65,7 @@ naming::naming(std::string channel, std::size_t partitions) : base_(std::move(ch
     c_hash_.push_back("peyk:last:" + c_channel_[p]);
     o_prefix_.push_back("peyk:last:" + o_channel_[p] + ":");
     geo_.push_back("peyk:geo:" + c_channel_[p]);
+    seen_.push_back("peyk:seen:" + c_channel_[p]);
   }
 }
 

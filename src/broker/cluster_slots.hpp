@@ -54,12 +54,14 @@ class naming {
   const std::string& order_key_prefix(std::size_t p) const { return o_prefix_[p]; }
   // peyk:geo:<c channel>
   const std::string& geo(std::size_t p) const { return geo_[p]; }
+  // peyk:seen:<c channel>: courier id -> when it last posted (ms), for forgetting
+  const std::string& seen(std::size_t p) const { return seen_[p]; }
 
  private:
   std::string base_;
   std::vector<std::string> tags_;
   std::vector<int> slots_;
-  std::vector<std::string> c_channel_, o_channel_, c_hash_, o_prefix_, geo_;
+  std::vector<std::string> c_channel_, o_channel_, c_hash_, o_prefix_, geo_, seen_;
 };
 
 }  // namespace peyk::broker::cluster

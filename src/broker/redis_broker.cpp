@@ -8,6 +8,7 @@
 #include <boost/url/parse.hpp>
 
 #include "broker/channel_message.hpp"
+#include "broker/courier_reaper.hpp"
 #include "broker/redis_link.hpp"
 
 #include "core/codec.hpp"
@@ -64,6 +65,7 @@ struct redis_broker::impl : std::enable_shared_from_this<redis_broker::impl> {
   net::io_context ioc{1};
   std::shared_ptr<redis_link> cmd, sub;
   net::steady_timer ticker;
+  std::shared_ptr<courier_reaper> reaper;
   std::vector<message_handler> handlers;
   std::atomic<bool> cmd_up{false}, subscribed{false};
   std::atomic<bool> warmed{false};  // the first read of the last-known hash was applied
@@ -166,12 +168,22 @@ void redis_broker::start() {
   impl_->cmd->start();
   if (impl_->cfg.subscribe) impl_->sub->start();
   impl_->tick();
+  if (auto ttl = impl_->cfg.courier_ttl; ttl.count() > 0) {
+    const auto& ch = impl_->cfg.channel;
+    impl_->reaper = std::make_shared<courier_reaper>(
+        impl_->ioc, ttl, std::vector<reaper_keys>{{seen_key(ch), hash_key(ch), geo_key(ch)}},
+        [i = impl_.get()](std::size_t, const std::string& cmd, redis_link::done_fn done) {
+          i->cmd->command(cmd, 1, std::move(done));
+        });
+    impl_->reaper->start();
+  }
   thread_ = std::thread([i = impl_] { i->ioc.run(); });
 }
 
 void redis_broker::stop() {
   if (!thread_.joinable()) return;
   net::post(impl_->ioc, [i = impl_] {
+    if (i->reaper) i->reaper->stop();
     i->cmd->stop();
     i->sub->stop();
     i->ticker.cancel();
@@ -195,12 +207,16 @@ void redis_broker::publish(std::span<const location_ptr> batch, publish_handler 
   cmds.reserve(batch.size() * 400);
   std::size_t replies = 0;
   const auto& cfg = impl_->cfg;
-  auto hash = hash_key(cfg.channel), geo = geo_key(cfg.channel);
+  auto hash = hash_key(cfg.channel), geo = geo_key(cfg.channel), seen = seen_key(cfg.channel);
+  auto now_ms = std::to_string(seen_now_ms());
   for (const auto& loc : batch) {
     auto json = core::encode_location(*loc);
     append_command(cmds, {"PUBLISH", cfg.channel, json});
     ++replies;
     if (cfg.write_last_known) {
+      // Before the HSET: a sweep running in between cannot forget what the HSET writes.
+      append_command(cmds, {"ZADD", seen, now_ms, loc->courier_id});
+      ++replies;
       append_command(cmds, {"HSET", hash, loc->courier_id, json});
       ++replies;
       // Redis GEO covers latitudes within +-85.05112878 only.

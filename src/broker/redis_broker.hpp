@@ -11,6 +11,8 @@
 // fails at once, so ingest answers 503. Messages published while a subscriber is
 // disconnected are lost to it (pub/sub); after a reconnect the last-known hash is read
 // again, so every courier's newest location is recovered.
+// Forgetting: every publisher records when each courier last posted, and every process
+// (ingest and gateway) sweeps out couriers silent for `courier_ttl` (courier_reaper.hpp).
 // Reconnects back off with jitter from 100 ms up to `max_backoff`.
 
 #include <atomic>
@@ -35,6 +37,9 @@ struct redis_config {
   std::chrono::milliseconds max_backoff{5000};
   bool write_last_known = true;  // ingest: HSET + GEOADD with each PUBLISH
   bool subscribe = true;         // gateway: SUBSCRIBE and warm from the hash
+  // A courier silent this long is removed from the hash and GEO set (courier_reaper.hpp);
+  // 0: never.
+  std::chrono::seconds courier_ttl{86400};
 };
 
 // Parses redis://[:password@]host[:port][/db]; throws std::invalid_argument.
@@ -56,6 +61,8 @@ class redis_broker final : public broker {
   // Keys of the last-known store for a channel.
   static std::string hash_key(const std::string& channel) { return "peyk:last:" + channel; }
   static std::string geo_key(const std::string& channel) { return "peyk:geo:" + channel; }
+  // courier id -> when it last posted (ms since the epoch), for forgetting silent ones
+  static std::string seen_key(const std::string& channel) { return "peyk:seen:" + channel; }
 
   struct impl;
 

@@ -1,7 +1,10 @@
 #include "broker/redis_broker.hpp"
 
 #include <chrono>
+#include <cstdio>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -125,6 +128,121 @@ TEST(RedisBroker, NewSubscriberWarmsFromTheLastKnownHash) {
   std::lock_guard g(c.mu);
   for (auto& l : c.got) EXPECT_EQ(l->latitude, l->courier_id == "1" ? 35.3 : 35.2);
   gw.stop();
+}
+
+std::string cli_out(int port, const std::string& args) {
+  std::string out;
+  if (FILE* f = ::popen(("redis-cli -p " + std::to_string(port) + " " + args).c_str(), "r")) {
+    char buf[4096];
+    while (auto n = std::fread(buf, 1, sizeof buf, f)) out.append(buf, n);
+    ::pclose(f);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+long long cli_int(int port, const std::string& args) {
+  auto out = cli_out(port, args);
+  try {
+    return std::stoll(out);
+  } catch (...) {
+    return -1;
+  }
+}
+
+long long used_memory(int port) {
+  auto out = cli_out(port, "info memory");
+  auto at = out.find("used_memory:");
+  return at == std::string::npos ? -1 : std::stoll(out.substr(at + 12));
+}
+
+// Issue #12 finding 5: a courier silent for the TTL leaves the hash, the GEO set and the
+// seen set; one that keeps posting stays.
+TEST(RedisBroker, ForgetsCouriersSilentForTheTtl) {
+  redis_server redis(free_port());
+  core::metrics m;
+  redis_config cfg;
+  cfg.port = static_cast<unsigned short>(redis.port);
+  cfg.subscribe = false;
+  cfg.courier_ttl = 2s;
+  redis_broker b(cfg, m);
+  b.start();
+  ASSERT_TRUE(eventually([&] { return b.connected(); }));
+  ASSERT_EQ(publish_sync(b, loc("gone", 35.1)), true);
+  ASSERT_EQ(publish_sync(b, loc("active", 35.2)), true);
+  const auto p = redis.port;
+  EXPECT_EQ(cli_int(p, "hexists peyk:last:dlchannel gone"), 1);
+  EXPECT_NE(cli_out(p, "zscore peyk:geo:dlchannel gone"), "");
+  EXPECT_NE(cli_out(p, "zscore peyk:seen:dlchannel gone"), "");
+  // "active" posts every 300 ms; "gone" is silent.
+  auto forgotten = [&] {
+    return cli_int(p, "hexists peyk:last:dlchannel gone") == 0 &&
+           cli_int(p, "zcard peyk:geo:dlchannel") == 1 &&
+           cli_int(p, "zcard peyk:seen:dlchannel") == 1;
+  };
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {  // 30 s at most
+    ASSERT_EQ(publish_sync(b, loc("active", 35.2)), true);
+    std::this_thread::sleep_for(300ms);
+    gone = forgotten();
+  }
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(cli_int(p, "hexists peyk:last:dlchannel active"), 1);
+  EXPECT_NE(cli_out(p, "zscore peyk:geo:dlchannel active"), "");
+  EXPECT_EQ(cli_out(p, "zscore peyk:geo:dlchannel gone"), "");
+  b.stop();
+}
+
+// Churn: 200,000 distinct couriers, each posting once, written by one process (an ingest
+// with no TTL) and forgotten by another (a gateway with a 2 s TTL): Redis's memory comes
+// back to its baseline and the keys are gone.
+TEST(RedisBroker, ChurnOfCouriersReturnsRedisToItsBaseline) {
+  redis_server redis(free_port());
+  const auto p = redis.port;
+  core::metrics m;
+  redis_config cfg;
+  cfg.port = static_cast<unsigned short>(p);
+  cfg.subscribe = false;
+  cfg.courier_ttl = 0s;
+  redis_broker ingest(cfg, m);
+  ingest.start();
+  ASSERT_TRUE(eventually([&] { return ingest.connected(); }));
+  auto baseline = used_memory(p);
+  ASSERT_GT(baseline, 0);
+  constexpr int couriers = 200'000, per_batch = 1000;
+  for (int start = 0; start < couriers; start += per_batch) {
+    std::vector<location_ptr> batch;
+    for (int i = start; i < start + per_batch; ++i) {
+      batch.push_back(loc("churn-" + std::to_string(i), 35.0 + (i % 1000) / 1000.0));
+    }
+    ASSERT_EQ(publish_batch_sync(ingest, batch), true);
+  }
+  ASSERT_EQ(cli_int(p, "hlen peyk:last:dlchannel"), couriers);
+  auto full = used_memory(p);
+  ingest.stop();
+
+  cfg.write_last_known = false;  // a gateway: it only sweeps
+  cfg.courier_ttl = 2s;
+  redis_broker gateway(cfg, m);
+  auto sweep_start = std::chrono::steady_clock::now();
+  gateway.start();
+  ASSERT_TRUE(eventually(
+      [&] {
+        return cli_int(p, "hlen peyk:last:dlchannel") == 0 &&
+               cli_int(p, "zcard peyk:geo:dlchannel") == 0 &&
+               cli_int(p, "zcard peyk:seen:dlchannel") == 0;
+      },
+      120s));
+  EXPECT_EQ(cli_int(p, "exists peyk:last:dlchannel peyk:geo:dlchannel peyk:seen:dlchannel"), 0);
+  auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - sweep_start);
+  auto after = used_memory(p);
+  std::fprintf(stderr,
+               "churn of %d couriers: used_memory baseline %lld, full %lld, after %lld; "
+               "forgotten %.1f s after the sweeper started (TTL 2 s)\n",
+               couriers, baseline, full, after, took.count());
+  EXPECT_GT(full - baseline, 20ll << 20);               // the couriers did take room
+  EXPECT_LT(after - baseline, (full - baseline) / 50);  // and it came back
+  gateway.stop();
 }
 
 }  // namespace

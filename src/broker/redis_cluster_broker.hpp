@@ -15,6 +15,9 @@
 // the others are unaffected. MOVED is followed (and the map refreshed), ASK once with
 // ASKING. A partition subscribed (or re-subscribed after a failover) is read back from
 // its last-known keys, so every viewer recovers each courier's newest location.
+// Forgetting: each partition's couriers silent for `courier_ttl` are swept out of its hash
+// and GEO set by every process (courier_reaper.hpp). Order keys expire by themselves; a
+// publish writes one per distinct order of the batch (the newest point naming it).
 
 #include <atomic>
 #include <chrono>
@@ -37,6 +40,7 @@ struct cluster_config {
   std::chrono::milliseconds max_backoff{2000};
   std::chrono::milliseconds linger{30000};  // keep an unneeded subscription this long
   std::chrono::seconds order_ttl{21600};    // an order's last location expires after this
+  std::chrono::seconds courier_ttl{86400};  // a silent courier is forgotten (0: never)
   bool write_last_known = true;             // ingest
   bool subscribe = true;                    // gateway
 };

@@ -353,6 +353,10 @@ TEST(RedisClusterBroker, AuthenticatesOnEveryNode) {
   stranger.start();
   gateway.need_all(+1);
   ASSERT_TRUE(eventually([&] { return gm.cluster_partitions_subscribed.value() == 64; }));
+  // Subscribed is not yet read back: a partition's hash read after these publishes would
+  // hand their locations over a second time.
+  ASSERT_TRUE(eventually([&] { return gateway.connected(); }));
+  // The ingest broker is not waited for: its publishes wait for its masters (finding 8).
   for (int i = 0; i < 30; ++i)
     ASSERT_EQ(publish_sync(ingest, loc("a" + std::to_string(i), 35.1)), true);
   ASSERT_TRUE(eventually([&] { return got.size() == 30; })) << got.size();
@@ -360,6 +364,93 @@ TEST(RedisClusterBroker, AuthenticatesOnEveryNode) {
   EXPECT_FALSE(stranger.connected());
   EXPECT_EQ(bad_m.cluster_nodes.value(), 0);
   EXPECT_NE(publish_sync(stranger, loc("x", 35.2)), std::optional<bool>(true));
+}
+
+// Issue #12, finding 8: a publish issued right after start(), before the slot map is read
+// and while the masters' connections (each with its AUTH) are being set up, waits for them
+// rather than failing: it failed at once, which made AuthenticatesOnEveryNode flaky.
+TEST(RedisClusterBroker, PublishRightAfterStartWaitsForTheMasters) {
+  cluster3 c("cluster-pass-2");
+  ASSERT_TRUE(c.ok);
+  for (int round = 0; round < 3; ++round) {
+    core::metrics m;
+    auto cfg = config(c, true);
+    cfg.password = "cluster-pass-2";
+    redis_cluster_broker ingest(cfg, m);
+    ingest.start();
+    // 12 couriers: partitions on every master, each master's connection new
+    for (int i = 0; i < 12; ++i) {
+      ASSERT_EQ(publish_sync(ingest, loc("s" + std::to_string(i), 35.3)), std::optional<bool>(true))
+          << "round " << round << ", courier " << i;
+    }
+    EXPECT_EQ(m.cluster_nodes.value(), 3);
+  }
+}
+
+// Issue #12 finding 5, cluster: every partition's silent couriers are forgotten (hash,
+// GEO set, seen set) by a process that only subscribes; an active courier stays.
+TEST(RedisClusterBroker, ForgetsSilentCouriersOnEveryPartition) {
+  cluster3 c;
+  ASSERT_TRUE(c.ok);
+  auto icfg = config(c, true), gcfg = config(c, false);
+  icfg.courier_ttl = 0s;  // the ingest only writes; the gateway sweeps
+  gcfg.courier_ttl = 2s;
+  core::metrics im, gm;
+  redis_cluster_broker ingest(icfg, im);
+  ingest.start();
+  ASSERT_TRUE(eventually([&] { return ingest.connected(); }));
+  std::vector<location_ptr> batch;  // enough couriers for every partition to hold some
+  for (int i = 0; i < 2000; ++i) batch.push_back(loc("s" + std::to_string(i), 35.0 + i / 1e4));
+  ASSERT_EQ(publish_batch_sync(ingest, batch), true);
+  auto keys = [&] {
+    long long n = 0;
+    for (auto& node : c.nodes) n += std::atoll(cli(node->port, "dbsize").c_str());
+    return n;
+  };
+  EXPECT_EQ(keys(), 3 * 64);  // hash, GEO set and seen set of every partition
+  redis_cluster_broker gateway(gcfg, gm);
+  gateway.start();
+  cluster::naming names("test", 64);
+  auto p = cluster::partition_of("active", 64);
+  int port = c.port_of_slot(names.slot(p));
+  bool forgotten = false;
+  for (int i = 0; i < 100 && !forgotten; ++i) {  // 30 s at most
+    ASSERT_EQ(publish_sync(ingest, loc("active", 36.0)), true);
+    std::this_thread::sleep_for(300ms);
+    forgotten = keys() == 3;  // what is left: "active"'s partition
+  }
+  ASSERT_TRUE(forgotten) << keys();
+  EXPECT_EQ(cli(port, "hlen " + names.courier_hash(p)), "1\n");
+  EXPECT_NE(cli(port, "hget " + names.courier_hash(p) + " active"), "\n");
+  EXPECT_NE(cli(port, "zscore " + names.geo(p) + " active"), "\n");
+  EXPECT_EQ(cli(port, "zcard " + names.seen(p)), "1\n");
+}
+
+// Issue #12 finding 3, cluster: a batch whose points all name the same orders writes one
+// key per distinct order, once (the newest point naming it), not one per point.
+TEST(RedisClusterBroker, WritesEachOrderKeyOncePerBatch) {
+  cluster3 c;
+  ASSERT_TRUE(c.ok);
+  core::metrics im;
+  redis_cluster_broker ingest(config(c, true), im);
+  ingest.start();
+  ASSERT_TRUE(eventually([&] { return ingest.connected(); }));
+  for (auto& n : c.nodes) cli(n->port, "config resetstat");
+  std::vector<location_ptr> batch;
+  for (int i = 0; i < 200; ++i) batch.push_back(with_orders("b", 35.0 + i / 1000.0, {"X1", "X2"}));
+  ASSERT_EQ(publish_batch_sync(ingest, batch), true);
+  long long sets = 0;
+  for (auto& n : c.nodes) {
+    auto stats = cli(n->port, "info commandstats");
+    auto at = stats.find("cmdstat_set:calls=");
+    if (at != std::string::npos) sets += std::atoll(stats.c_str() + at + 18);
+  }
+  EXPECT_EQ(sets, 2);
+  // Each key holds the newest point.
+  cluster::naming names("test", 64);
+  auto q = cluster::partition_of("X1", 64);
+  auto v = cli(c.port_of_slot(names.slot(q)), "get " + names.order_key(q, "X1"));
+  EXPECT_NE(v.find("35.199"), std::string::npos) << v;
 }
 
 }  // namespace

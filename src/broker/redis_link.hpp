@@ -60,6 +60,9 @@ class redis_link : public std::enable_shared_from_this<redis_link> {
   std::function<void()> on_down;
 
   bool up() const { return up_; }
+  // Not up yet, but not failed either: the first attempt since start() or since the link
+  // was last up is under way (a failure counts an attempt; the reconnect backoff follows).
+  bool connecting() const { return !up_ && !stopped_ && attempts_ == 0; }
   // Replies to command() are still due (errors then belong to them, not to pushes).
   bool awaiting_replies() const { return !fifo_.empty(); }
   const link_target& target() const { return target_; }

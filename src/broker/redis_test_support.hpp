@@ -154,4 +154,20 @@ inline std::optional<bool> publish_sync(broker& b, location_ptr l) {
   return ok;
 }
 
+// As publish_sync, for a whole batch.
+inline std::optional<bool> publish_batch_sync(broker& b, std::span<const location_ptr> batch,
+                                              std::chrono::milliseconds limit = 30s) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<bool> ok;
+  b.publish(batch, [&](boost::system::error_code ec) {
+    std::lock_guard g(mu);
+    ok = !ec;
+    cv.notify_all();
+  });
+  std::unique_lock lk(mu);
+  cv.wait_for(lk, limit, [&] { return ok.has_value(); });
+  return ok;
+}
+
 }  // namespace peyk::broker::test_support

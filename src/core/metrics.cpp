@@ -108,6 +108,13 @@ std::string metrics::render() const {
          cluster_partitions_subscribed);
   simple(out, "peyk_publish_errors_total", "counter", "Publishes the broker refused.",
          publish_errors);
+  simple(out, "peyk_couriers", "gauge", "Couriers whose last location is kept here.", couriers);
+  simple(out, "peyk_couriers_offline_total", "counter",
+         "Couriers reported offline: silent for --offline-after.", couriers_offline);
+  simple(out, "peyk_couriers_forgotten_total", "counter",
+         "Couriers forgotten: silent for --courier-ttl.", couriers_forgotten);
+  simple(out, "peyk_ts_clamped_total", "counter",
+         "Channel messages whose ts was more than 5 s in the future, clamped to now.", ts_clamped);
   header(out, "peyk_ingest_requests_total", "counter", "Ingest API requests, by HTTP status.");
   for (std::size_t s = 0; s < ingest_by_status.size(); ++s) {
     auto v = ingest_by_status[s].value();

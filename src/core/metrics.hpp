@@ -72,6 +72,10 @@ struct metrics {
   counter cluster_redirects;            // MOVED / ASK replies followed
   gauge cluster_partitions_subscribed;  // sharded channels subscribed here
   counter publish_errors;
+  gauge couriers;              // couriers in the last-known store
+  counter couriers_offline;    // couriers reported offline (silent past --offline-after)
+  counter couriers_forgotten;  // couriers forgotten (silent past --courier-ttl)
+  counter ts_clamped;          // channel messages whose ts was in the future
   std::array<counter, 600> ingest_by_status;  // index = HTTP status
   histogram delivery_latency;                 // ts -> handed to the socket
   histogram ingest_latency;                   // request read -> answered

@@ -4,8 +4,10 @@
 
 namespace peyk::gateway {
 
-void feed::append_frame_header(std::string& out, std::size_t payload) {
-  out += static_cast<char>(0x81);  // FIN, text; server frames are unmasked (RFC 6455)
+void feed::append_frame_header(std::string& out, std::size_t payload, std::uint8_t opcode,
+                               bool fin) {
+  // Server frames are unmasked (RFC 6455 §5.2).
+  out += static_cast<char>((fin ? 0x80 : 0x00) | opcode);
   if (payload < 126) {
     out += static_cast<char>(payload);
   } else if (payload < 65536) {
@@ -69,6 +71,20 @@ std::uint64_t feed::collect(std::uint64_t from, bool echo, std::size_t max_batch
     out.push_back(b);
   }
   return from + taken;
+}
+
+void feed::forget(std::span<const std::string_view> couriers) {
+  for (auto id : couriers) {
+    auto it = slot_of_.find(std::string(id));
+    if (it == slot_of_.end()) continue;
+    std::uint32_t i = it->second;
+    slot_of_.erase(it);
+    if (i + 1 != slots_.size()) {  // the last slot takes the freed place
+      slots_[i] = std::move(slots_.back());
+      slot_of_[slots_[i].latest->courier_id] = i;
+    }
+    slots_.pop_back();
+  }
 }
 
 std::uint64_t feed::latest_since(std::uint64_t from, std::vector<frame_ptr>& out) const {

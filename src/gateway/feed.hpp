@@ -21,6 +21,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -66,8 +67,14 @@ class feed {
   std::size_t retained_bytes() const { return log_bytes_; }
   std::size_t couriers() const { return slots_.size(); }
 
-  // A WebSocket text frame header (FIN, unmasked) for `payload` bytes, appended to `out`.
-  static void append_frame_header(std::string& out, std::size_t payload);
+  // Drops couriers forgotten everywhere (the courier TTL) from the courier table.
+  void forget(std::span<const std::string_view> couriers);
+
+  // A WebSocket frame header (unmasked) for `payload` bytes, appended to `out`: by
+  // default a whole text frame; a streamed message is a text frame without FIN, then
+  // continuation frames (opcode 0), the last with FIN.
+  static void append_frame_header(std::string& out, std::size_t payload, std::uint8_t opcode = 0x1,
+                                  bool fin = true);
 
  private:
   struct slot {

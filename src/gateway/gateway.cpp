@@ -1,5 +1,7 @@
 #include "gateway/gateway.hpp"
 
+#include <malloc.h>
+
 #include <utility>
 
 #include <boost/asio/post.hpp>
@@ -104,6 +106,28 @@ void shard::drain_step(std::size_t steps_left) {
   });
 }
 
+bool shard::acquire_snapshot(const std::shared_ptr<ws_session>& s) {
+  if (snapshots_active_ < opts_.snapshot_concurrency) {
+    ++snapshots_active_;
+    return true;
+  }
+  snapshots_waiting_.push_back(s);
+  return false;
+}
+
+void shard::release_snapshot() {
+  --snapshots_active_;
+  while (!snapshots_waiting_.empty()) {
+    auto next = snapshots_waiting_.front().lock();
+    snapshots_waiting_.pop_front();
+    if (!next) continue;  // left while it waited
+    ++snapshots_active_;
+    // Not inline: this runs inside another session's write completion.
+    net::post(ioc_, [next] { next->start_snapshot(); });
+    return;
+  }
+}
+
 void shard::stop() {
   stopped_ = true;
   sweep_timer_.cancel();
@@ -125,6 +149,44 @@ void gateway::on_message(const broker::location_ptr& loc) {
   auto json = std::shared_ptr<const std::string>(u, &u->full->json);
   if (!store_.update(loc, std::move(json))) return;  // older than what viewers have seen
   for (auto& s : shards_) s->post(u);
+}
+
+void gateway::sweep_couriers() {
+  if (liveness_stopped_) return;
+  constexpr std::size_t slices = 8;  // every stripe each 8 sweeps: 2 s
+  constexpr std::size_t per_sweep = store::last_known::stripe_count / slices;
+  auto now = core::now_us();
+  auto offline_before =
+      now - std::chrono::duration_cast<std::chrono::microseconds>(opts_.offline_after).count();
+  auto forget_before =
+      now - std::chrono::duration_cast<std::chrono::microseconds>(opts_.courier_ttl).count();
+  if (trim_) {
+    trim_ = false;
+    ::malloc_trim(0);  // glibc keeps freed memory otherwise; after a mass forget, return it
+  }
+  store::last_known::swept out;
+  store_.sweep(next_stripe_, per_sweep, offline_before, forget_before, out);
+  next_stripe_ = (next_stripe_ + per_sweep) % store::last_known::stripe_count;
+  metrics_.couriers.set(static_cast<std::int64_t>(store_.size()));
+  if (!out.offline.empty()) {
+    metrics_.couriers_offline.inc(out.offline.size());
+    auto list = std::make_shared<const std::vector<store::location_ptr>>(std::move(out.offline));
+    for (auto& s : shards_) {
+      net::post(s->ioc(), [p = s.get(), list] { p->viewers().offline(*list); });
+    }
+  }
+  if (!out.forgotten.empty()) {
+    metrics_.couriers_forgotten.inc(out.forgotten.size());
+    trim_ = out.forgotten.size() >= 1000;
+    auto list = std::make_shared<const std::vector<store::location_ptr>>(std::move(out.forgotten));
+    for (auto& s : shards_) {
+      net::post(s->ioc(), [p = s.get(), list] { p->viewers().forget(*list); });
+    }
+  }
+  liveness_timer_->expires_after(sweep_period);
+  liveness_timer_->async_wait([this](boost::system::error_code ec) {
+    if (!ec) sweep_couriers();
+  });
 }
 
 void gateway::accept(std::size_t index, net::ip::tcp::socket socket,
@@ -150,6 +212,9 @@ void gateway::need(const auth::identity& who, int delta) {
 
 void gateway::start() {
   for (auto& s : shards_) net::post(s->ioc(), [p = s.get()] { p->start(); });
+  if (shards_.empty()) return;
+  liveness_timer_ = std::make_unique<net::steady_timer>(shards_.front()->ioc());
+  net::post(shards_.front()->ioc(), [this] { sweep_couriers(); });
 }
 
 void gateway::close_all(std::uint16_t code) {
@@ -164,6 +229,12 @@ void gateway::drain_step(std::size_t steps_left) {
 
 void gateway::stop() {
   for (auto& s : shards_) net::post(s->ioc(), [p = s.get()] { p->stop(); });
+  if (liveness_timer_) {
+    net::post(shards_.front()->ioc(), [this] {
+      liveness_stopped_ = true;
+      liveness_timer_->cancel();
+    });
+  }
 }
 
 std::size_t gateway::viewers() const {

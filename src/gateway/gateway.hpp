@@ -13,6 +13,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -59,6 +60,11 @@ class shard {
   // steps; the last step (steps_left <= 1) closes them all.
   void drain_step(std::size_t steps_left);
 
+  // Bounded snapshot work (on the shard's thread): true when `s` may stream its snapshot
+  // now; otherwise it waits its turn, and s->start_snapshot() runs when a slot frees.
+  bool acquire_snapshot(const std::shared_ptr<ws_session>& s);
+  void release_snapshot();
+
  private:
   void drain();
   void conflate();
@@ -73,6 +79,8 @@ class shard {
   boost::asio::steady_timer sweep_timer_;
   bool stopped_ = false;
   double drain_share_ = 0;  // viewers owed by past drain steps, fractional
+  std::size_t snapshots_active_ = 0;
+  std::deque<std::weak_ptr<ws_session>> snapshots_waiting_;
 
   std::mutex inbox_mu_;
   std::vector<update_ptr> inbox_;
@@ -110,9 +118,16 @@ class gateway {
   void stop();
   std::size_t viewers() const;
 
-  static constexpr std::size_t snapshot_limit = 200'000;
+  // Liveness, every sweep_period on the first shard's thread: a slice of the store's
+  // stripes is swept (all of them every 2 s); couriers silent for offline_after are sent
+  // as offline to the viewers who may see them, those silent for courier_ttl forgotten.
+  void sweep_couriers();
 
  private:
+  std::unique_ptr<boost::asio::steady_timer> liveness_timer_;
+  std::size_t next_stripe_ = 0;
+  bool trim_ = false;  // many couriers were forgotten: give the memory back
+  bool liveness_stopped_ = false;
   options opts_;
   store::last_known& store_;
   core::metrics& metrics_;

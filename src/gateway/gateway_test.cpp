@@ -15,6 +15,7 @@ struct recording_viewer : viewer {
     return false;
   }
   void flush() override {}
+  void push_status(const std::shared_ptr<const std::string>&) override {}
 };
 
 update_ptr at(std::string courier, double lat, std::int64_t ts) {

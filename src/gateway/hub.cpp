@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
 #include "auth/visibility.hpp"
 #include "core/codec.hpp"
 
@@ -135,6 +138,71 @@ void hub::dispatch(std::span<const update_ptr> batch) {
     dirty.clear();
     dirty_ = std::move(dirty);  // keep the capacity
   }
+}
+
+std::shared_ptr<const std::string> status_frame(const std::string& ids) {
+  auto out = std::make_shared<std::string>(R"({"type":"status","couriers":[)");
+  out->append(ids, ids.empty() ? 0 : 1);
+  *out += "]}";
+  return out;
+}
+
+void append_offline(std::string& ids, const std::string& courier) {
+  ids += R"(,{"id":)";
+  if (core::is_numeric_id(courier)) {
+    ids += courier;
+  } else {
+    ids += boost::json::serialize(boost::json::value(courier));
+  }
+  ids += R"(,"state":"offline"})";
+}
+
+void hub::offline(std::span<const store::location_ptr> couriers) {
+  if (couriers.empty()) return;
+  if (v1_admins_ > 0) {
+    std::string ids;
+    for (const auto& c : couriers) append_offline(ids, c->courier_id);
+    auto f = status_frame(ids);
+    for (auto* v : admins_) {
+      if (v->protocol() == subprotocol::v1) v->push_status(f);
+    }
+  }
+  if (!by_fleet_.empty()) {
+    std::unordered_map<std::string_view, std::string> per_fleet;
+    for (const auto& c : couriers) {
+      if (!c->fleet.empty() && by_fleet_.contains(c->fleet)) {
+        append_offline(per_fleet[c->fleet], c->courier_id);
+      }
+    }
+    for (const auto& [fleet, ids] : per_fleet) {
+      auto f = status_frame(ids);
+      for (auto* v : by_fleet_.find(std::string(fleet))->second) {
+        if (v->protocol() == subprotocol::v1) v->push_status(f);
+      }
+    }
+  }
+  if (customers_ == 0) return;
+  std::unordered_map<viewer*, std::string> per_customer;
+  for (const auto& c : couriers) {
+    ++seq_;
+    for (const auto& o : c->orders) {
+      auto it = by_order_.find(o);
+      if (it == by_order_.end()) continue;
+      for (auto* v : it->second) {
+        if (v->stamp_ == seq_ || v->protocol() != subprotocol::v1) continue;
+        v->stamp_ = seq_;
+        append_offline(per_customer[v], c->courier_id);
+      }
+    }
+  }
+  for (const auto& [v, ids] : per_customer) v->push_status(status_frame(ids));
+}
+
+void hub::forget(std::span<const store::location_ptr> couriers) {
+  std::vector<std::string_view> ids;
+  ids.reserve(couriers.size());
+  for (const auto& c : couriers) ids.push_back(c->courier_id);
+  feed_.forget(ids);
 }
 
 void hub::for_each(const std::function<void(viewer&)>& fn) const {

@@ -23,6 +23,11 @@
 
 namespace peyk::gateway {
 
+// A peyk.v1 `status` frame, {"type":"status","couriers":[...]}, of the entries that
+// append_offline() added to `ids` (each comma-led: {"id":10,"state":"offline"}).
+std::shared_ptr<const std::string> status_frame(const std::string& ids);
+void append_offline(std::string& ids, const std::string& courier);
+
 class hub {
  public:
   explicit hub(std::size_t feed_retain_bytes = feed::default_retain_bytes)
@@ -35,6 +40,12 @@ class hub {
 
   // Fans a batch of updates out to the viewers allowed to see them, then flushes.
   void dispatch(std::span<const update_ptr> batch);
+
+  // Tells the peyk.v1 viewers allowed to see them that these couriers went silent
+  // (PROTOCOL.md §12): one `status` frame per viewer, shared by viewers of one view.
+  void offline(std::span<const store::location_ptr> couriers);
+  // The couriers were forgotten (the courier TTL): nothing of them is kept here.
+  void forget(std::span<const store::location_ptr> couriers);
 
   void for_each(const std::function<void(viewer&)>& fn) const;
   std::size_t size() const { return all_.size(); }

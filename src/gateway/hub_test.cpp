@@ -38,6 +38,9 @@ struct fake_viewer : viewer {
     for (auto& f : pending) got.push_back(f);
     pending.clear();
   }
+  void push_status(const std::shared_ptr<const std::string>& payload) override {
+    status.push_back(*payload);
+  }
   std::vector<std::string> couriers() const {
     std::vector<std::string> s;
     for (auto& f : got) s.push_back(f->courier_id);
@@ -47,6 +50,7 @@ struct fake_viewer : viewer {
   subprotocol proto;
   std::vector<frame_ptr> pending, got;
   std::vector<feed::batch_ptr> got_batches;
+  std::vector<std::string> status;
   int flushes = 0;
 };
 
@@ -189,6 +193,60 @@ TEST(Hub, RemovedViewersGetNothing) {
   EXPECT_TRUE(d->got.empty());
   EXPECT_TRUE(c->got.empty());
   EXPECT_EQ(b->got.size(), 1u);
+}
+
+store::location_ptr courier(std::string id, std::string fleet, std::vector<std::string> orders) {
+  auto l = std::make_shared<core::location>();
+  l->courier_id = std::move(id);
+  l->fleet = std::move(fleet);
+  l->orders = std::move(orders);
+  l->ts_us = 1;
+  return l;
+}
+
+// PROTOCOL.md §12: a silent courier is sent as offline to the peyk.v1 viewers who may see
+// it, and to nobody else.
+TEST(Hub, OfflineStatusGoesToWhoMaySee) {
+  hub h;
+  auto admin = std::make_shared<fake_viewer>(make_id(auth::role::admin));
+  auto echo_admin = std::make_shared<fake_viewer>(make_id(auth::role::admin), subprotocol::echo);
+  auto disp = std::make_shared<fake_viewer>(make_id(auth::role::dispatcher, {"f1"}));
+  auto other_disp = std::make_shared<fake_viewer>(make_id(auth::role::dispatcher, {"f9"}));
+  auto cust = std::make_shared<fake_viewer>(make_id(auth::role::customer, {}, {"o1", "o2"}));
+  for (auto& v : {admin, echo_admin, disp, other_disp, cust}) h.add(v);
+  std::vector<store::location_ptr> gone{courier("10", "f1", {"o1", "o2"}),
+                                        courier("c-7", "f2", {})};
+  h.offline(gone);
+  ASSERT_EQ(admin->status.size(), 1u);
+  EXPECT_EQ(admin->status[0], R"({"type":"status","couriers":[{"id":10,"state":"offline"},)"
+                              R"({"id":"c-7","state":"offline"}]})");
+  EXPECT_TRUE(echo_admin->status.empty());  // echo frames are locations only
+  ASSERT_EQ(disp->status.size(), 1u);
+  EXPECT_EQ(disp->status[0], R"({"type":"status","couriers":[{"id":10,"state":"offline"}]})");
+  EXPECT_TRUE(other_disp->status.empty());
+  ASSERT_EQ(cust->status.size(), 1u);  // once, though it tracks both of the courier's orders
+  EXPECT_EQ(cust->status[0], disp->status[0]);
+  for (auto& v : {admin, echo_admin, disp, other_disp, cust}) h.remove(v.get());
+}
+
+// The courier TTL: the feed's courier table (the catch-up source) forgets the courier.
+TEST(Hub, ForgetDropsCouriersFromTheFeedTable) {
+  hub h;
+  auto admin = std::make_shared<fake_viewer>(make_id(auth::role::admin));
+  h.add(admin);
+  std::vector<update_ptr> batch{make_update(courier("1", "", {}), false),
+                                make_update(courier("2", "", {}), false),
+                                make_update(courier("3", "", {}), false)};
+  h.dispatch(batch);
+  EXPECT_EQ(h.shared_feed().couriers(), 3u);
+  std::vector<store::location_ptr> gone{batch[0]->loc, batch[2]->loc};
+  h.forget(gone);
+  EXPECT_EQ(h.shared_feed().couriers(), 1u);
+  std::vector<frame_ptr> latest;
+  h.shared_feed().latest_since(0, latest);
+  ASSERT_EQ(latest.size(), 1u);
+  EXPECT_EQ(latest[0]->courier_id, "2");
+  h.remove(admin.get());
 }
 
 }  // namespace

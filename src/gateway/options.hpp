@@ -16,6 +16,10 @@ struct options {
   std::chrono::milliseconds handshake_timeout{10'000};         // upgrade and close handshakes
   std::size_t max_read_message = 4096;                         // viewers send little or nothing
   std::size_t feed_retain_bytes = feed::default_retain_bytes;  // shared log per shard
+  std::size_t snapshot_concurrency = 16;         // admin/dispatcher snapshots streaming per shard
+  std::size_t snapshot_chunk_bytes = 256 << 10;  // a streamed snapshot's fragments, about
+  std::chrono::seconds offline_after{120};       // a silent courier is reported offline
+  std::chrono::seconds courier_ttl{86'400};      // a courier silent this long is forgotten
 };
 
 }  // namespace peyk::gateway

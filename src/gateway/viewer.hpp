@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "auth/identity.hpp"
 #include "gateway/frame.hpp"
@@ -24,6 +25,8 @@ class viewer {
   // Starts writing what is pending — queued frames, or the shared feed past the cursor —
   // unless a write is in flight (called once per dispatched batch: the cork).
   virtual void flush() = 0;
+  // Queues a whole peyk.v1 frame of its own (a `status` frame), sent between batches.
+  virtual void push_status(const std::shared_ptr<const std::string>& payload) = 0;
 
   // Set by the hub for viewers that see every courier: they read the shard's feed from
   // their cursor instead of having frames pushed to them.

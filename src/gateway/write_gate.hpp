@@ -55,8 +55,9 @@ class write_gate {
   bool busy() const noexcept { return busy_; }
   // Writes waiting behind the one in flight.
   std::size_t queued() const noexcept { return queued_; }
-  // When the write in flight started (meaningful while busy()).
-  std::chrono::steady_clock::time_point busy_since() const noexcept { return busy_since_; }
+  // When the write in flight last moved bytes to the kernel, or started (meaningful while
+  // busy()): a slow reader that keeps taking a large write is progressing, not stalled.
+  std::chrono::steady_clock::time_point progress_at() const noexcept { return progress_at_; }
 
  private:
   // Boost 1.81's any_completion_handler move-assignment recurses forever (it copies
@@ -80,28 +81,41 @@ class write_gate {
 
   void start(op&& o) {
     busy_ = true;
-    busy_since_ = std::chrono::steady_clock::now();
+    progress_at_ = std::chrono::steady_clock::now();
+    written_ = 0;
     current_.emplace(std::move(o));
     if (!current_->bytes.empty()) current_->owned.assign(1, boost::asio::buffer(current_->bytes));
     const buffers& b = current_->ref ? *current_->ref : current_->owned;
-    boost::asio::async_write(sock_, b, [this](boost::system::error_code ec, std::size_t n) {
-      busy_ = false;
-      handler_type h(std::move(*current_->handler));
-      current_.reset();
-      if (!pending_.empty()) {
-        op next(std::move(pending_.front()));
-        pending_.pop_front();
-        --queued_;
-        start(std::move(next));
+    // The completion condition runs after every partial write: it notes the progress and
+    // asks for the rest in pieces of at most 64 KiB (what transfer_all asks for).
+    auto progress = [this](const boost::system::error_code& ec, std::size_t n) -> std::size_t {
+      if (ec) return 0;
+      if (n != written_) {
+        written_ = n;
+        progress_at_ = std::chrono::steady_clock::now();
       }
-      std::move(h)(ec, n);
-    });
+      return 65536;
+    };
+    boost::asio::async_write(sock_, b, progress,
+                             [this](boost::system::error_code ec, std::size_t n) {
+                               busy_ = false;
+                               handler_type h(std::move(*current_->handler));
+                               current_.reset();
+                               if (!pending_.empty()) {
+                                 op next(std::move(pending_.front()));
+                                 pending_.pop_front();
+                                 --queued_;
+                                 start(std::move(next));
+                               }
+                               std::move(h)(ec, n);
+                             });
   }
 
   socket_type sock_;
   bool busy_ = false;
   std::size_t queued_ = 0;
-  std::chrono::steady_clock::time_point busy_since_{};
+  std::chrono::steady_clock::time_point progress_at_{};
+  std::size_t written_ = 0;  // bytes of the write in flight taken so far
   std::optional<op> current_;
   // Writes waiting behind the current one: rare (a control frame during a data write)
   // and few. A list: empty, it allocates nothing (a std::deque allocates ~600 bytes up

@@ -1,5 +1,7 @@
 #include "gateway/ws_session.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/beast/http/write.hpp>
 
@@ -22,6 +24,8 @@ constexpr std::size_t max_batches_per_write = 60;
 constexpr std::size_t max_bytes_per_write = 1u << 20;
 // Control frames queued behind a write, at most, before pings go unanswered.
 constexpr std::size_t max_queued_controls = 64;
+// Status frames waiting behind a write, at most, before the viewer is closed as too slow.
+constexpr std::size_t max_queued_status = 64;
 }  // namespace
 
 ws_session::ws_session(gateway& gw, shard& sh, net::ip::tcp::socket socket,
@@ -86,6 +90,22 @@ void ws_session::refuse(http::status status, std::string_view why) {
                     });
 }
 
+struct ws_session::side_state {
+  bool streaming = false;   // a fragmented snapshot is under way
+  bool started = false;     // its first fragment is written
+  bool any = false;         // it holds a location already (commas)
+  bool holds_slot = false;  // of the shard's --snapshot-concurrency
+  std::size_t next_stripe = 0;
+  std::string offline;  // visible couriers found offline: a status frame after the snapshot
+  std::vector<std::shared_ptr<const std::string>> status;     // waiting
+  std::vector<std::shared_ptr<const std::string>> in_flight;  // being written
+};
+
+ws_session::side_state& ws_session::side() {
+  if (!side_) side_ = std::make_unique<side_state>();
+  return *side_;
+}
+
 void ws_session::on_accept(beast::error_code ec) {
   answer_.reset();
   if (ec) return finish();  // the client went away during the handshake
@@ -99,30 +119,95 @@ void ws_session::on_accept(beast::error_code ec) {
     // The snapshot holds every location stored so far, so an admin skips what the feed
     // dispatched before it; it goes out before any queued update (writing_ holds them).
     if (const feed* f = shared_feed()) set_cursor(f->end());
-    snapshot_ = snapshot();
-    start_write(v1_snapshot_prefix, v1_suffix);
+    if (who_->role == auth::role::customer) {
+      std::string offline;
+      snapshot_ = customer_snapshot(offline);
+      if (!offline.empty()) side().status.push_back(status_frame(offline));
+      start_write(v1_snapshot_prefix, v1_suffix);
+    } else {
+      writing_ = true;  // until the snapshot is written
+      if (shard_.acquire_snapshot(shared_from_this())) start_snapshot();
+    }
   } else {
     flush();
   }
   do_read();
 }
 
-std::string ws_session::snapshot() const {
+// The couriers carrying the customer's orders, found through the store's order index.
+std::string ws_session::customer_snapshot(std::string& offline_ids) const {
   std::string body;
-  std::size_t n = 0;
+  std::vector<std::string> seen;
   const auto& who = *who_;
-  shard_.store().for_each([&](const store::entry& e) {
-    if (n >= gateway::snapshot_limit || !auth::may_see(who, *e.loc)) return;
-    if (n++) body += ',';
-    if (who.role == auth::role::customer) {
+  for (const auto& order : who.orders) {
+    shard_.store().for_order(order, [&](const store::entry& e) {
+      const auto& id = e.loc->courier_id;
+      if (std::find(seen.begin(), seen.end(), id) != seen.end()) return;
+      seen.push_back(id);
+      if (!auth::may_see(who, *e.loc)) return;
+      if (!body.empty()) body += ',';
       body += core::encode_location(*e.loc, auth::visible_orders(who, *e.loc));
-    } else if (e.json) {
-      body += *e.json;
-    } else {
-      body += core::encode_location(*e.loc);
-    }
-  });
+      if (e.offline) append_offline(offline_ids, id);
+    });
+  }
   return body;
+}
+
+void ws_session::start_snapshot() {
+  auto& st = side();
+  st.holds_slot = true;
+  if (finished_ || closing_) return release_snapshot_slot();
+  st.streaming = true;
+  next_snapshot_chunk();
+}
+
+void ws_session::release_snapshot_slot() {
+  if (!side_ || !side_->holds_slot) return;
+  side_->holds_slot = false;
+  side_->streaming = false;
+  shard_.release_snapshot();
+}
+
+// Writes the snapshot's next fragment: the visible couriers of the next stripes of the
+// store, until about snapshot_chunk_bytes.
+void ws_session::next_snapshot_chunk() {
+  auto& st = *side_;
+  const auto& who = *who_;
+  const auto& store = shard_.store();
+  snapshot_.clear();
+  bool first = !st.started;
+  st.started = true;
+  if (first) snapshot_ += v1_snapshot_prefix;
+  const std::size_t limit = shard_.opts().snapshot_chunk_bytes;
+  while (st.next_stripe < store::last_known::stripe_count && snapshot_.size() < limit) {
+    store.for_each_in(st.next_stripe++, [&](const store::entry& e) {
+      if (!auth::may_see(who, *e.loc)) return;
+      if (st.any) snapshot_ += ',';
+      st.any = true;
+      if (e.json) {
+        snapshot_ += *e.json;
+      } else {
+        snapshot_ += core::encode_location(*e.loc);
+      }
+      if (e.offline) append_offline(st.offline, e.loc->courier_id);
+    });
+  }
+  bool last = st.next_stripe == store::last_known::stripe_count;
+  if (last) {
+    snapshot_ += v1_suffix;
+    release_snapshot_slot();
+    if (!st.offline.empty()) {
+      st.status.push_back(status_frame(st.offline));
+      st.offline.clear();
+      st.offline.shrink_to_fit();
+    }
+  }
+  headers_.clear();
+  bufs_.clear();
+  feed::append_frame_header(headers_, snapshot_.size(), first ? 0x1 : 0x0, last);
+  bufs_.emplace_back(headers_.data(), headers_.size());
+  bufs_.emplace_back(snapshot_.data(), snapshot_.size());
+  begin_write(last ? 1 : 0, 0, 0);
 }
 
 void ws_session::do_read() {
@@ -218,6 +303,7 @@ void ws_session::finish() {
   gate_.next_layer().shutdown(net::socket_base::shutdown_both, ignored);
   gate_.next_layer().close(ignored);
   queue_.clear();
+  release_snapshot_slot();
   if (needs_) gw_.need(*who_, -1);
   shard_.viewers().remove(this);  // may release the last reference but one (ours)
 }
@@ -238,8 +324,35 @@ bool ws_session::push(const frame_ptr& f) {
   return false;
 }
 
+void ws_session::push_status(const std::shared_ptr<const std::string>& payload) {
+  if (closing_ || finished_ || proto_ != subprotocol::v1) return;
+  auto& st = side();
+  if (st.status.size() >= max_queued_status) return abort(&shard_.metrics().dropped_queue);
+  st.status.push_back(payload);
+  flush();
+}
+
+// Writes the waiting status frames, each a whole text frame, in one write.
+void ws_session::write_status() {
+  auto& st = *side_;
+  st.in_flight.swap(st.status);
+  headers_.clear();
+  bufs_.clear();
+  headers_.reserve(st.in_flight.size() * 10);  // no reallocation: the buffers point into it
+  for (const auto& p : st.in_flight) feed::append_frame_header(headers_, p->size());
+  std::size_t off = 0;
+  for (const auto& p : st.in_flight) {
+    std::size_t len = p->size() < 126 ? 2 : p->size() < 65536 ? 4 : 10;
+    bufs_.emplace_back(headers_.data() + off, len);
+    bufs_.emplace_back(p->data(), p->size());
+    off += len;
+  }
+  begin_write(st.in_flight.size(), 0, 0);
+}
+
 void ws_session::flush() {
   if (!open_ || writing_ || closing_ || finished_) return;
+  if (side_ && !side_->status.empty()) return write_status();
   if (const feed* f = shared_feed()) {
     flush_feed(*f);
     return;
@@ -358,6 +471,14 @@ void ws_session::on_write(beast::error_code ec, std::size_t) {
   writing_ = false;
   inflight_.clear();
   inflight_batches_.clear();
+  if (side_) {
+    side_->in_flight.clear();
+    if (side_->streaming) {
+      if (!ec && !closing_ && !finished_) return next_snapshot_chunk();
+      release_snapshot_slot();
+    }
+    if (side_->status.empty() && !side_->holds_slot) side_.reset();
+  }
   snapshot_.clear();
   snapshot_.shrink_to_fit();
   if (ec) return finish();
@@ -375,7 +496,7 @@ void ws_session::check(clock::time_point now, std::int64_t now_s) {
     if (now - close_started_ > o.handshake_timeout) abort(nullptr);
     return;
   }
-  if (gate_.busy() && now - gate_.busy_since() > o.stall_timeout) {
+  if (gate_.busy() && now - gate_.progress_at() > o.stall_timeout) {
     return abort(&shard_.metrics().dropped_stall);  // data or control frames: no progress
   }
   if (now - last_rx_ > o.idle_timeout) return abort(&shard_.metrics().dropped_idle);

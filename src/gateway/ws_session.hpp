@@ -9,6 +9,13 @@
 // arrives meanwhile waits — for an admin in the shard's feed past its cursor, for others
 // in the conflating queue — then leaves in one gathered write: in peyk.v1 as one batched
 // `locations` frame, in echo-protocol as back-to-back frames.
+// A peyk.v1 viewer's first frame is the snapshot. A customer's is built at once from the
+// store's order index (a few couriers). An admin's or dispatcher's may hold every courier:
+// it is streamed as one message in fragments of about --snapshot-chunk-bytes, each read
+// from a few stripes of the store when the previous one has been written (backpressure),
+// so neither the store nor the delivering thread is held for longer than one fragment, and
+// at most --snapshot-concurrency of them stream at once per shard. Updates wait meanwhile
+// (the feed past the cursor, or the queue) and follow the snapshot.
 // Lifetime: shared_from_this in every handler, plus the hub's reference until removed.
 
 #include <chrono>
@@ -41,6 +48,9 @@ class ws_session : public viewer, public std::enable_shared_from_this<ws_session
   subprotocol protocol() const override { return proto_; }
   bool push(const frame_ptr& f) override;
   void flush() override;
+  void push_status(const std::shared_ptr<const std::string>& payload) override;
+  // The shard let this viewer's snapshot start (a slot of --snapshot-concurrency).
+  void start_snapshot();
 
   // Called by the shard's sweep: handshake and close deadlines, keep-alive pings and
   // silent peers, stalled sockets, token expiry (4001).
@@ -62,8 +72,16 @@ class ws_session : public viewer, public std::enable_shared_from_this<ws_session
   bool flush_feed(const feed& f);
   void start_feed_write();
   void begin_write(std::size_t frames, std::size_t deliveries, std::int64_t oldest_ts_us);
-  std::string snapshot() const;
+  std::string customer_snapshot(std::string& offline_ids) const;
+  void next_snapshot_chunk();
+  void write_status();
+  void release_snapshot_slot();
   void finish();
+
+  // What only some viewers need for a while: a snapshot being streamed, status frames
+  // waiting. Allocated on demand, so an idle viewer pays one pointer for it.
+  struct side_state;
+  side_state& side();
 
   gateway& gw_;
   shard& shard_;
@@ -78,8 +96,9 @@ class ws_session : public viewer, public std::enable_shared_from_this<ws_session
   std::vector<feed::batch_ptr> inflight_batches_;
   write_gate::buffers bufs_;
   std::string headers_;   // frame headers of the write in flight
-  std::string snapshot_;  // the first frame (peyk.v1), until written
-  bool open_ = false;     // handshake done, registered in the hub
+  std::string snapshot_;  // the first frame (peyk.v1), or its fragment in flight
+  std::unique_ptr<side_state> side_;
+  bool open_ = false;  // handshake done, registered in the hub
   bool writing_ = false;
   bool closing_ = false;
   bool finished_ = false;

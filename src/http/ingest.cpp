@@ -2,6 +2,7 @@
 #include <boost/beast/http/field.hpp>
 
 #include "core/clock.hpp"
+#include "core/timestamp.hpp"
 #include "http/routes.hpp"
 
 namespace peyk::http {
@@ -81,7 +82,29 @@ void handle_ingest(const request& req, const head_check& head, const std::shared
     const auto& e = points.error();
     return fail(400, e.code, e.message, e.field);
   }
+  // A measuring time in the future is a phone with a wrong clock: refused (PROTOCOL.md §12),
+  // since points are ordered by it.
+  for (const auto& p : *points) {
+    if (p.recorded_at.empty()) continue;
+    auto t = core::parse_rfc3339_us(p.recorded_at);
+    if (t && *t > started + core::max_future_us) {
+      return fail(400, "invalid_field",
+                  "recorded_at is more than 5 s in the future (check the "
+                  "device's clock)",
+                  "recorded_at");
+    }
+  }
   if (!svc.broker->can_publish()) return answer(r, svc, started, unavailable("broker unavailable"));
+  if (svc.orders) {
+    std::vector<std::string_view> named;
+    for (const auto& p : *points) named.insert(named.end(), p.orders.begin(), p.orders.end());
+    if (!svc.orders->admit(id.sub, named, started).allowed) {
+      return fail(422, "too_many_orders",
+                  "a courier may name at most " + std::to_string(svc.orders->max_per_courier()) +
+                      " distinct order ids within the order TTL (--max-orders-per-courier)",
+                  "orders");
+    }
+  }
 
   std::vector<broker::location_ptr> batch;
   batch.reserve(points->size());

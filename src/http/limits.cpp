@@ -59,6 +59,31 @@ struct limits::state {
       refused_descriptors{0}, refused_per_token{0};
 };
 
+namespace {
+
+// A lease is a live object whose destructor gives its slots back (a shared_ptr<void> to
+// nothing would test false and could not tell an admission from a refusal).
+struct socket_slot {
+  socket_slot(std::shared_ptr<limits::state> s, std::string key)
+      : st(std::move(s)), ip_key(std::move(key)) {}
+  socket_slot(const socket_slot&) = delete;
+  socket_slot& operator=(const socket_slot&) = delete;
+  ~socket_slot();
+  std::shared_ptr<limits::state> st;
+  std::string ip_key;  // empty: addresses not counted
+};
+struct viewer_slot {
+  viewer_slot(std::shared_ptr<limits::state> s, std::string key)
+      : st(std::move(s)), token_key(std::move(key)) {}
+  viewer_slot(const viewer_slot&) = delete;
+  viewer_slot& operator=(const viewer_slot&) = delete;
+  ~viewer_slot();
+  std::shared_ptr<limits::state> st;
+  std::string token_key;  // empty: identities not counted
+};
+
+}  // namespace
+
 limit_figures derive_limits(const limit_settings& s) {
   limit_figures f{unlimited, unlimited, unlimited, 0};
   if (s.fd_limit > 0) {
@@ -102,10 +127,7 @@ limits::connection limits::enter(const boost::asio::ip::address& addr) {
     std::lock_guard lock(st.ip_mu);
     c.over_ip = ++st.per_ip[key] > st.cfg.max_connections_per_ip;
   }
-  c.lease = std::shared_ptr<void>(nullptr, [s = st_, key = std::move(key)](void*) {
-    if (!key.empty()) give(s->ip_mu, s->per_ip, key);
-    s->sockets.fetch_sub(1, std::memory_order_relaxed);
-  });
+  c.lease = std::make_shared<socket_slot>(st_, std::move(key));
   return c;
 }
 
@@ -131,12 +153,22 @@ limits::viewer limits::admit_viewer(const auth::identity& who) {
       return {nullptr, verdict::per_token};
     }
   }
-  auto lease = std::shared_ptr<void>(nullptr, [s = st_, key = std::move(key)](void*) {
-    if (!key.empty()) give(s->token_mu, s->per_token, key);
-    s->viewers.fetch_sub(1, std::memory_order_relaxed);
-  });
-  return {std::move(lease), verdict::ok};
+  return {std::make_shared<viewer_slot>(st_, std::move(key)), verdict::ok};
 }
+
+namespace {
+
+socket_slot::~socket_slot() {
+  if (!ip_key.empty()) give(st->ip_mu, st->per_ip, ip_key);
+  st->sockets.fetch_sub(1, std::memory_order_relaxed);
+}
+
+viewer_slot::~viewer_slot() {
+  if (!token_key.empty()) give(st->token_mu, st->per_token, token_key);
+  st->viewers.fetch_sub(1, std::memory_order_relaxed);
+}
+
+}  // namespace
 
 std::size_t limits::sockets() const {
   return st_->sockets.load(std::memory_order_relaxed);

@@ -17,6 +17,7 @@
 #include "broker/broker.hpp"
 #include "core/codec.hpp"
 #include "core/metrics.hpp"
+#include "core/order_budget.hpp"
 #include "core/rate_limiter.hpp"
 #include "gateway/gateway.hpp"
 #include "http/limits.hpp"
@@ -49,7 +50,8 @@ struct services {
   gateway::gateway* gw = nullptr;    // null: no /ws (ingest role)
   core::metrics* metrics = nullptr;
   std::atomic<bool>* draining = nullptr;
-  limits* conn_limits = nullptr;  // set by the server (its own)
+  limits* conn_limits = nullptr;         // set by the server (its own)
+  core::order_budget* orders = nullptr;  // null: no bound on the orders a courier names
 };
 
 class server {

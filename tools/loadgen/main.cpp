@@ -1,5 +1,6 @@
 // peyk-loadgen: see --help and README.md. The main thread only orchestrates and reports;
 // the work runs on --threads workers, one io_context each (worker.hpp).
+#include <signal.h>
 #include <sys/resource.h>
 
 #include <atomic>
@@ -27,9 +28,28 @@ using std::chrono::milliseconds;
 namespace {
 
 std::atomic<bool> interrupted{false};
+std::atomic<int> marks{0};  // SIGUSR1s received: each starts a new phase of the window
 
 extern "C" void on_signal(int) {
   interrupted = true;
+}
+
+extern "C" void on_mark(int) {
+  marks.fetch_add(1);
+}
+
+std::int64_t steady_us(clock_type::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::optional<proc_sample> sample_server(const options& o);
+
+void notify(const options& o) {
+  if (o.notify_pid) ::kill(*o.notify_pid, SIGUSR1);
 }
 
 // 50k sockets need far more than the usual soft limit of 1024 descriptors.
@@ -78,33 +98,87 @@ class run {
     return sum;
   }
 
-  // Sleeps until `until` or an interrupt, printing a progress line every second.
-  // Returns the last snapshot taken (or nullopt if a worker hung).
-  void hold(clock_type::time_point until, const char* phase, clock_type::time_point origin) {
-    auto last_at = clock_type::now();
-    auto last = o_.progress ? snapshot() : std::nullopt;
-    while (!interrupted && clock_type::now() < until) {
-      auto next = std::min(until, clock_type::now() + std::chrono::seconds(1));
-      while (!interrupted && clock_type::now() < next) {
-        std::this_thread::sleep_for(std::min<clock_type::duration>(
-            milliseconds(50), std::max<clock_type::duration>(next - clock_type::now(), {})));
+  // Every 50 ms while connecting or holding: the server's RSS peak, a timeline entry
+  // (and a --progress line) per --interval, a phase boundary per SIGUSR1 in the window.
+  void poll(const stats& s, const char* phase) {
+    auto now = clock_type::now();
+    if (o_.server_pid) {
+      if (auto p = sample_server(o_)) {
+        result_.server_rss_peak = std::max(result_.server_rss_peak.value_or(0), p->rss_bytes);
       }
-      if (!o_.progress) continue;
-      auto now = clock_type::now();
-      auto s = snapshot();
-      if (s && last) {
-        print_progress(std::cout, phase, std::chrono::duration<double>(now - origin).count(),
-                       std::chrono::duration<double>(now - last_at).count(), s->minus(*last));
+    }
+    if (!tick_stats_) {
+      tick_stats_ = s;
+      tick_at_ = now;
+    }
+    auto seconds = std::chrono::duration<double>(now - tick_at_).count();
+    if (seconds >= o_.interval_s) {
+      auto d = s.minus(*tick_stats_);
+      timeline_entry e;
+      e.end_s = since_origin(now);
+      e.seconds = seconds;
+      e.unix_s = unix_now();
+      e.phase = phase;
+      e.viewers_open = s.viewers_open;
+      e.connected = s.viewers_connected;
+      e.failed = s.viewers_failed;
+      e.snapshots = s.snapshots;
+      e.deliveries = d.deliveries;
+      e.published = d.publish_ok;
+      e.p50 = d.latency.percentile(0.5);
+      e.p99 = d.latency.percentile(0.99);
+      e.max = d.latency.max();
+      e.gap_max = d.delivery_gap.max();
+      result_.timeline.push_back(std::move(e));
+      if (o_.progress) {
+        print_progress(std::cout, phase, since_origin(now), seconds, d);
         std::cout.flush();
       }
-      last = s;
-      last_at = now;
+      tick_stats_ = s;
+      tick_at_ = now;
+    }
+    int m = marks.load();
+    if (m != seen_marks_) {
+      seen_marks_ = m;
+      if (phase_stats_) {
+        close_phase(s, now);
+      } else {
+        std::cerr << "peyk-loadgen: SIGUSR1 before the window started: ignored\n";
+      }
     }
   }
 
-  // Opens the viewers; returns the seconds it took.
+  void begin_window(const stats& s) {
+    phase_stats_ = s;
+    phase_at_ = clock_type::now();
+    seen_marks_ = marks.load();
+  }
+  void end_window(const stats& s) {
+    if (phase_stats_) close_phase(s, clock_type::now());
+    phase_stats_.reset();
+  }
+
+  // Sleeps until `until` or an interrupt (or, with --publish-count, every message
+  // answered), polling every 50 ms.
+  void hold(clock_type::time_point until, const char* phase) {
+    while (!interrupted && clock_type::now() < until) {
+      std::this_thread::sleep_for(std::min<clock_type::duration>(
+          milliseconds(50), std::max<clock_type::duration>(until - clock_type::now(), {})));
+      auto s = snapshot();
+      if (!s) return;
+      poll(*s, phase);
+      if (o_.publish_count &&
+          s->publish_ok + s->publish_errors + s->non_2xx() >= o_.publish_count) {
+        return;
+      }
+    }
+  }
+
+  // Opens the viewers (peyk.v1: and waits for their first snapshots, up to
+  // --snapshot-timeout); returns the seconds until every attempt ended.
   double connect_viewers(std::size_t n) {
     auto started = clock_type::now();
+    notify(o_);
     auto t = workers_.size();
     auto per_worker = (o_.connect_concurrency + t - 1) / t;
     for (std::size_t i = 0; i < t; ++i) {
@@ -117,20 +191,49 @@ class run {
         std::chrono::duration<double>(o_.connect_timeout_s * static_cast<double>(rounds) + 5);
     auto deadline = started + std::chrono::duration_cast<clock_type::duration>(bound);
     auto last_print = started;
-    while (!interrupted && clock_type::now() < deadline) {
+    double attempts_s = -1;
+    std::optional<clock_type::time_point> snapshot_deadline;
+    std::optional<stats> s;
+    while (!interrupted) {
       std::this_thread::sleep_for(milliseconds(50));
-      auto s = snapshot();
+      s = snapshot();
       if (!s) break;
-      auto done = s->viewers_connected + s->viewers_failed;
-      if (done >= n) break;
-      if (clock_type::now() - last_print >= std::chrono::seconds(1)) {
-        last_print = clock_type::now();
+      poll(*s, "connect");
+      auto now = clock_type::now();
+      if (attempts_s < 0 && s->viewers_connected + s->viewers_failed >= n) {
+        attempts_s = std::chrono::duration<double>(now - started).count();
+        if (o_.protocol != ws_protocol::v1) break;
+        snapshot_deadline = now + std::chrono::duration_cast<clock_type::duration>(
+                                      std::chrono::duration<double>(o_.snapshot_timeout_s));
+      }
+      if (attempts_s < 0 && now >= deadline) break;
+      if (snapshot_deadline && (s->snapshots + s->closed_before_snapshot >= s->viewers_connected ||
+                                now >= *snapshot_deadline)) {
+        break;
+      }
+      if (now - last_print >= std::chrono::seconds(1)) {
+        last_print = now;
         std::cout << "connecting: " << s->viewers_connected << " connected, " << s->viewers_failed
-                  << " failed of " << n << "\n";
+                  << " failed of " << n;
+        if (o_.protocol == ws_protocol::v1) std::cout << ", " << s->snapshots << " snapshots";
+        std::cout << "\n";
         std::cout.flush();
       }
     }
-    return std::chrono::duration<double>(clock_type::now() - started).count();
+    notify(o_);
+    if (s) {
+      auto start_us = steady_us(started);
+      if (s->viewers_connected) result_.all_connected_s = (s->last_connected_us - start_us) / 1e6;
+      if (s->snapshots) result_.all_snapshots_s = (s->last_snapshot_us - start_us) / 1e6;
+    }
+    if (attempts_s < 0)
+      attempts_s = std::chrono::duration<double>(clock_type::now() - started).count();
+    return attempts_s;
+  }
+
+  run_result& result() { return result_; }
+  double since_origin(clock_type::time_point t) const {
+    return std::chrono::duration<double>(t - origin_).count();
   }
 
   void open_publishers(std::size_t connections) {
@@ -159,7 +262,12 @@ class run {
   void start_pacing(double rate) {
     auto t = workers_.size();
     auto start = clock_type::now() + milliseconds(10);  // the same origin on every worker
-    for (auto& w : workers_) w->start_pacing(rate / static_cast<double>(t), start);
+    auto count = o_.publish_count;
+    for (std::size_t i = 0; i < t; ++i) {
+      auto share = count ? count / t + (i < count % t ? 1 : 0) : 0;
+      if (count && share == 0) continue;  // fewer messages than workers
+      workers_[i]->start_pacing(rate / static_cast<double>(t), start, share);
+    }
   }
 
   // Stops publishing and lets answers in flight arrive (up to a second).
@@ -189,9 +297,26 @@ class run {
   }
 
  private:
+  void close_phase(const stats& s, clock_type::time_point now) {
+    phase_result p;
+    p.start_s = since_origin(phase_at_);
+    p.end_s = since_origin(now);
+    p.diff = s.minus(*phase_stats_);
+    result_.phases.push_back(std::move(p));
+    phase_stats_ = s;
+    phase_at_ = now;
+  }
+
   const options& o_;
   std::vector<std::unique_ptr<worker>> workers_;
   bool closed_ = false;
+  clock_type::time_point origin_ = clock_type::now();
+  run_result result_;
+  std::optional<stats> tick_stats_;  // at the last timeline entry
+  clock_type::time_point tick_at_;
+  std::optional<stats> phase_stats_;  // at the start of the current phase (in the window)
+  clock_type::time_point phase_at_;
+  int seen_marks_ = 0;
 };
 
 std::string top_error(const stats& s) {
@@ -272,8 +397,7 @@ int execute(const options& o) {
   }
 
   run r(o, *tokens, targets{ws, *ingest, redis});
-  auto origin = clock_type::now();
-  run_result result;
+  run_result& result = r.result();
   result.server_before_connect = server_before;
 
   const auto viewers = o.total_viewers();
@@ -319,20 +443,24 @@ int execute(const options& o) {
     if (o.warmup_s > 0) {
       r.hold(clock_type::now() + std::chrono::duration_cast<clock_type::duration>(
                                      std::chrono::duration<double>(o.warmup_s)),
-             "warmup", origin);
+             "warmup");
     }
   }
 
   auto start = r.snapshot();
   if (!start) return fatal("a worker thread stopped answering");
   auto window_start = clock_type::now();
+  r.begin_window(*start);
+  std::printf("window: measuring for %.1f s (SIGUSR1 starts a new phase)\n", o.duration_s);
+  std::fflush(stdout);
   if (o.server_pid) result.server_start = sample_server(o);
   result.self_start = sample_process(0);
   auto cores_start = sample_cores();
   r.hold(window_start + std::chrono::duration_cast<clock_type::duration>(
                             std::chrono::duration<double>(o.duration_s)),
-         o.idle ? "idle" : "run", origin);
+         o.idle ? "idle" : "run");
   auto end = r.snapshot();
+  if (end) r.end_window(*end);
   auto window_end = clock_type::now();
   if (o.server_pid) result.server_end = sample_server(o);
   result.self_end = sample_process(0);
@@ -365,6 +493,7 @@ int main(int argc, char** argv) {
   if (!o) return exit_code;
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+  std::signal(SIGUSR1, on_mark);
   std::signal(SIGPIPE, SIG_IGN);
   try {
     return execute(*o);

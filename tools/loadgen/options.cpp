@@ -97,6 +97,7 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
   std::vector<std::string> urls;
   std::string ingest_url, role, protocol, secret_file, rate = "0", redis;
   std::vector<int> server_pids;
+  int notify_pid = 0;
   po::options_description desc("Options", 100, 50);
   // clang-format off
   desc.add_options()
@@ -142,6 +143,9 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
     ("customers", po::value(&o.customers)->default_value(o.customers),
      "extra customer viewers beside the --viewers of --role; customer c tracks order "
      "o<1 + c % --couriers>")
+    ("publish-count", po::value(&o.publish_count)->default_value(o.publish_count),
+     "publish this many messages in all, then stop (the run ends once they are answered, "
+     "or at --duration); e.g. every courier once: --publish-count = --couriers. 0: no limit")
     ("couriers", po::value(&o.couriers)->default_value(o.couriers),
      "distinct courier ids (1..N), used round-robin, one token each")
     ("http-connections", po::value(&o.http_connections)->default_value(o.http_connections),
@@ -156,7 +160,16 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
      "worker threads, one io_context each (pin with taskset)")
     ("idle", po::bool_switch(&o.idle),
      "only connect the viewers and hold them; report the server's RSS per connection")
-    ("progress", po::bool_switch(&o.progress), "print a line every second")
+    ("progress", po::bool_switch(&o.progress), "print a line every --interval")
+    ("interval", po::value(&o.interval_s)->default_value(o.interval_s),
+     "seconds per --progress line and per entry of the JSON timeline")
+    ("snapshot-timeout", po::value(&o.snapshot_timeout_s)->default_value(o.snapshot_timeout_s),
+     "peyk.v1: after the handshakes, wait up to this many seconds until every viewer has "
+     "its first snapshot (reported as the time until all had it)")
+    ("notify-pid", po::value(&notify_pid),
+     "send SIGUSR1 to this process when connecting starts and again when every viewer has "
+     "connected or failed (and, v1, has its snapshot): another peyk-loadgen run marks "
+     "phases with it. SIGUSR1 to peyk-loadgen itself starts a new phase of its window")
     ("server-pid", po::value(&server_pids)->composing(),
      "server process to sample: CPU% over the window (utime+stime), VmRSS at start and end; "
      "repeat it for a server made of several processes (their sum is reported)")
@@ -276,6 +289,15 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
   if (o.idle && o.total_viewers() == 0) return bad("--idle needs --viewers > 0");
   for (int pid : server_pids) {
     if (pid <= 0) return bad("--server-pid must be a process id");
+  }
+  if (!(o.interval_s >= 0.05) || o.interval_s > 3600)
+    return bad("--interval must be in [0.05, 3600]");
+  if (!(o.snapshot_timeout_s >= 0) || o.snapshot_timeout_s > 86400) {
+    return bad("--snapshot-timeout must be in [0, 86400]");
+  }
+  if (vm.count("notify-pid")) {
+    if (notify_pid <= 0) return bad("--notify-pid must be a process id");
+    o.notify_pid = notify_pid;
   }
   if (!server_pids.empty()) {
     o.server_pid = server_pids.front();

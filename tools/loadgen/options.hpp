@@ -45,7 +45,8 @@ struct options {
   std::size_t couriers = 1000;
   std::size_t http_connections = 64;
   std::size_t fleets = 10;
-  std::size_t customers = 0;  // extra customer viewers beside --viewers of --role
+  std::size_t customers = 0;        // extra customer viewers beside --viewers of --role
+  std::uint64_t publish_count = 0;  // stop after this many messages (0: no limit)
 
   // Redis publisher.
   std::string redis_host = "127.0.0.1";
@@ -63,8 +64,11 @@ struct options {
   std::size_t threads = 1;
   bool idle = false;
   bool progress = false;
-  std::optional<int> server_pid;  // the first --server-pid
-  std::vector<int> server_pids;   // every --server-pid: sampled together, as one server
+  double interval_s = 1;           // --progress lines and the JSON timeline, one per interval
+  double snapshot_timeout_s = 60;  // v1: how long to wait for every viewer's first snapshot
+  std::optional<int> notify_pid;   // SIGUSR1 to it when connecting starts and when it is done
+  std::optional<int> server_pid;   // the first --server-pid
+  std::vector<int> server_pids;    // every --server-pid: sampled together, as one server
   std::string json_path;
 };
 

@@ -60,7 +60,55 @@ std::string now_iso() {
   return buf;
 }
 
+// Deliveries/s over entries first..last (inclusive).
+double rate_of(const std::vector<timeline_entry>& t, std::size_t first, std::size_t last) {
+  double seconds = 0, n = 0;
+  for (std::size_t i = first; i <= last; ++i) {
+    seconds += t[i].seconds;
+    n += static_cast<double>(t[i].deliveries);
+  }
+  return seconds > 0 ? n / seconds : 0.0;
+}
+
+json::object phase_json(const phase_result& p, const std::vector<timeline_entry>& t) {
+  json::object j;
+  double seconds = p.end_s - p.start_s;
+  j["start_s"] = p.start_s;
+  j["end_s"] = p.end_s;
+  j["seconds"] = seconds;
+  j["deliveries"] = p.diff.deliveries;
+  j["deliveries_per_s"] = per_s(p.diff.deliveries, seconds);
+  auto worst = worst_second(t, p.start_s, p.end_s);
+  j["worst_second_per_s"] = worst ? json::value(*worst) : json::value(nullptr);
+  j["latency_us"] = percentiles(p.diff.latency);
+  j["delivery_gap_us"] = percentiles(p.diff.delivery_gap);
+  j["published"] = p.diff.publish_ok;
+  j["viewers_lost"] = p.diff.viewers_lost;
+  return j;
+}
+
 }  // namespace
+
+std::optional<double> worst_second(const std::vector<timeline_entry>& t, double from_s,
+                                   double to_s) {
+  std::optional<double> worst;
+  for (std::size_t last = 0; last < t.size(); ++last) {
+    if (t[last].phase != "warmup" && t[last].phase != "run") continue;
+    // Entries back from `last` until they cover a second (or the publishing began).
+    std::size_t first = last;
+    double seconds = t[last].seconds;
+    while (seconds < 0.999 && first > 0 &&
+           (t[first - 1].phase == "warmup" || t[first - 1].phase == "run")) {
+      --first;
+      seconds += t[first].seconds;
+    }
+    double begins = t[first].end_s - t[first].seconds;
+    if (t[last].end_s <= from_s || begins >= to_s) continue;  // does not overlap
+    auto r = rate_of(t, first, last);
+    if (!worst || r < *worst) worst = r;
+  }
+  return worst;
+}
 
 void print_progress(std::ostream& out, const char* phase, double at_s, double seconds,
                     const stats& w) {
@@ -91,6 +139,17 @@ void print_report(std::ostream& out, const options& o, const run_result& r) {
   out << "viewers     " << t.viewers_open << " open at the end of " << o.total_viewers() << " ("
       << t.viewers_connected << " connected in " << fmt("%.2f s", r.connect_s) << ", "
       << t.viewers_failed << " failed, " << t.viewers_lost << " lost)\n";
+  if (r.all_connected_s >= 0 || t.handshake.count()) {
+    out << "connecting  all connected " << fmt("%.2f s", r.all_connected_s)
+        << " after the first attempt; handshake " << latency_line(t.handshake) << "\n";
+  }
+  if (t.snapshots || o.protocol == ws_protocol::v1) {
+    out << "snapshots   " << t.snapshots << " viewers had their first snapshot";
+    if (r.all_snapshots_s >= 0)
+      out << ", the last " << fmt("%.2f s", r.all_snapshots_s) << " after the first attempt";
+    out << " (" << t.closed_before_snapshot << " closed before it); wait "
+        << latency_line(t.snapshot_wait) << "\n";
+  }
   out << "window      " << fmt("%.2f s", r.window_s) << (o.idle ? "" : " after warmup ")
       << (o.idle ? "" : fmt("%.1f s", o.warmup_s)) << "\n";
   if (!o.idle) {
@@ -123,6 +182,24 @@ void print_report(std::ostream& out, const options& o, const run_result& r) {
   if (w.latency.negative()) {
     out << "            " << w.latency.negative() << " samples had ts in the future (clock step)\n";
   }
+  if (w.delivery_gap.count()) {
+    out << "gaps        " << latency_line(w.delivery_gap)
+        << " (per viewer, between reads with locations)\n";
+  }
+  if (r.phases.size() > 1) {
+    for (std::size_t i = 0; i < r.phases.size(); ++i) {
+      const auto& p = r.phases[i];
+      double seconds = p.end_s - p.start_s;
+      auto worst = worst_second(r.timeline, p.start_s, p.end_s);
+      out << "phase " << i << "     " << fmt("%.1f", p.start_s) << fmt("-%.1f s: ", p.end_s)
+          << fmt("%.0f deliveries/s", per_s(p.diff.deliveries, seconds))
+          << (worst ? fmt(", worst 1-s window %.0f/s", *worst) : std::string()) << "; latency "
+          << latency_line(p.diff.latency) << "; longest gap " << ms(p.diff.delivery_gap.max())
+          << "\n";
+    }
+  }
+  if (r.server_rss_peak)
+    out << "server RSS  peak " << mib(*r.server_rss_peak) << " (sampled every 50 ms)\n";
   if (r.server_start && r.server_end) {
     out << "server      CPU " << fmt("%.1f%%", cpu_percent(*r.server_start, *r.server_end))
         << "  RSS " << mib(r.server_start->rss_bytes) << " -> " << mib(r.server_end->rss_bytes)
@@ -202,6 +279,14 @@ json::object report_json(const options& o, const run_result& r) {
   v["lost"] = t.viewers_lost;
   v["open_at_end"] = t.viewers_open;
   v["connect_s"] = r.connect_s;
+  v["all_connected_s"] =
+      r.all_connected_s >= 0 ? json::value(r.all_connected_s) : json::value(nullptr);
+  v["handshake_us"] = percentiles(t.handshake);
+  v["snapshots"] = t.snapshots;
+  v["closed_before_snapshot"] = t.closed_before_snapshot;
+  v["all_snapshots_s"] =
+      r.all_snapshots_s >= 0 ? json::value(r.all_snapshots_s) : json::value(nullptr);
+  v["snapshot_wait_us"] = percentiles(t.snapshot_wait);
   j["viewers"] = std::move(v);
 
   json::object d;
@@ -217,6 +302,30 @@ json::object report_json(const options& o, const run_result& r) {
   auto lat = percentiles(w.latency);
   lat["negative"] = w.latency.negative();
   j["latency_us"] = std::move(lat);
+  j["delivery_gap_us"] = percentiles(w.delivery_gap);
+  json::array phases;
+  for (const auto& p : r.phases) phases.push_back(phase_json(p, r.timeline));
+  j["phases"] = std::move(phases);
+  json::array timeline;
+  for (const auto& e : r.timeline) {
+    json::object x;
+    x["end_s"] = e.end_s;
+    x["seconds"] = e.seconds;
+    x["unix_s"] = e.unix_s;
+    x["phase"] = e.phase;
+    x["viewers_open"] = e.viewers_open;
+    x["connected"] = e.connected;
+    x["failed"] = e.failed;
+    x["snapshots"] = e.snapshots;
+    x["deliveries"] = e.deliveries;
+    x["published"] = e.published;
+    x["p50_us"] = e.p50;
+    x["p99_us"] = e.p99;
+    x["max_us"] = e.max;
+    x["gap_max_us"] = e.gap_max;
+    timeline.push_back(std::move(x));
+  }
+  j["timeline"] = std::move(timeline);
 
   json::object p;
   p["target_per_s"] = o.publish_rate;
@@ -244,6 +353,8 @@ json::object report_json(const options& o, const run_result& r) {
     s["cpu_percent"] = cpu_percent(*r.server_start, *r.server_end);
     s["rss_start_bytes"] = r.server_start->rss_bytes;
     s["rss_end_bytes"] = r.server_end->rss_bytes;
+    s["rss_peak_bytes"] =
+        r.server_rss_peak ? json::value(*r.server_rss_peak) : json::value(nullptr);
     j["server"] = std::move(s);
   }
   if (r.server_before_connect && r.server_after_connect) {

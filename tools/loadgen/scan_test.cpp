@@ -91,5 +91,47 @@ TEST(loadgen_scan, client_frames_are_masked_and_round_trip) {
   EXPECT_EQ(payload, "abc");
 }
 
+// Every way of cutting a snapshot into pieces finds each location once, by its `ts`.
+TEST(loadgen_scan, a_message_in_pieces_is_scanned_as_it_arrives) {
+  std::string msg = R"({"type":"snapshot","locations":[)";
+  std::vector<std::int64_t> want;
+  for (int i = 0; i < 50; ++i) {
+    if (i) msg += ',';
+    auto ts = 1764331200000000 + i * 1000003;
+    msg += R"({"latitude":35.6,"user":{"id":)" + std::to_string(i) +
+           R"(,"username":"u\"ts\":1"},"ts":)" + std::to_string(ts) + R"(,"orders":["o1"]})";
+    want.push_back(ts);
+  }
+  msg += "]}";
+  for (std::size_t piece : {1u, 2u, 3u, 7u, 63u, 64u, 65u, 100u, 4096u}) {
+    message_stream m;
+    std::vector<std::int64_t> got;
+    auto on = [&](std::int64_t ts) { got.push_back(ts); };
+    for (std::size_t at = 0; at < msg.size(); at += piece) {
+      m.feed(std::string_view(msg).substr(at, piece), on);
+    }
+    m.finish(on);
+    EXPECT_EQ(m.kind(), message_kind::snapshot) << piece;
+    EXPECT_EQ(got, want) << "pieces of " << piece;
+    EXPECT_EQ(m.count(), want.size());
+  }
+}
+
+TEST(loadgen_scan, a_short_message_in_pieces_is_classified_at_its_end) {
+  message_stream m;
+  std::vector<std::int64_t> got;
+  auto on = [&](std::int64_t ts) { got.push_back(ts); };
+  m.feed(R"({"type":"locations","locations":[{"ts")", on);
+  EXPECT_FALSE(m.kind_known());
+  m.feed(R"(:5}]})", on);
+  m.finish(on);
+  EXPECT_EQ(m.kind(), message_kind::locations);
+  EXPECT_EQ(got, (std::vector<std::int64_t>{5}));
+  m.reset();
+  m.feed(std::string(100000, 'x'), on);  // no `,` or `}`: dropped, never grown without end
+  m.finish(on);
+  EXPECT_EQ(m.count(), 0u);
+}
+
 }  // namespace
 }  // namespace peyk::loadgen

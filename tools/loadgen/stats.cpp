@@ -1,5 +1,7 @@
 #include "stats.hpp"
 
+#include <algorithm>
+
 namespace peyk::loadgen {
 
 void stats::merge(const stats& o) {
@@ -14,6 +16,13 @@ void stats::merge(const stats& o) {
   snapshot_locations += o.snapshot_locations;
   without_ts += o.without_ts;
   latency.merge(o.latency);
+  delivery_gap.merge(o.delivery_gap);
+  handshake.merge(o.handshake);
+  snapshot_wait.merge(o.snapshot_wait);
+  snapshots += o.snapshots;
+  closed_before_snapshot += o.closed_before_snapshot;
+  last_connected_us = std::max(last_connected_us, o.last_connected_us);
+  last_snapshot_us = std::max(last_snapshot_us, o.last_snapshot_us);
   publisher_connections += o.publisher_connections;
   publish_in_flight += o.publish_in_flight;
   publish_sent += o.publish_sent;
@@ -37,6 +46,11 @@ stats stats::minus(const stats& older) const {
   d.snapshot_locations -= older.snapshot_locations;
   d.without_ts -= older.without_ts;
   d.latency = latency.minus(older.latency);
+  d.delivery_gap = delivery_gap.minus(older.delivery_gap);
+  d.handshake = handshake.minus(older.handshake);
+  d.snapshot_wait = snapshot_wait.minus(older.snapshot_wait);
+  d.snapshots -= older.snapshots;
+  d.closed_before_snapshot -= older.closed_before_snapshot;
   d.publish_sent -= older.publish_sent;
   d.publish_ok -= older.publish_ok;
   d.publish_errors -= older.publish_errors;

@@ -25,6 +25,16 @@ struct stats {
   std::uint64_t snapshot_locations = 0;
   std::uint64_t without_ts = 0;  // data messages in which no location `ts` was found
   histogram latency;             // now - ts, µs, per delivered location
+  histogram delivery_gap;        // µs between a viewer's two reads carrying locations
+
+  // Connecting (steady clock, µs). The two `last_` are the latest instants seen (merged
+  // by max, kept as they are by minus).
+  histogram handshake;                       // connect started -> 101 read, per viewer
+  histogram snapshot_wait;                   // connect started -> first v1 snapshot complete
+  std::uint64_t snapshots = 0;               // viewers whose first v1 snapshot is complete
+  std::uint64_t closed_before_snapshot = 0;  // v1 viewers that ended without one
+  std::int64_t last_connected_us = 0;        // the latest handshake completed
+  std::int64_t last_snapshot_us = 0;         // the latest first snapshot completed
 
   // Publisher.
   std::int64_t publisher_connections = 0;  // gauge

@@ -1,6 +1,8 @@
 #include "viewer.hpp"
 
+#include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstring>
 
 #include <openssl/evp.h>
@@ -20,9 +22,15 @@ using boost::system::error_code;
 
 namespace {
 
-constexpr std::size_t initial_buffer = 8 * 1024;  // idle viewers stay small
-constexpr std::size_t busy_buffer = 256 * 1024;   // a buffer that fills up grows to this
-constexpr std::size_t max_message = 64 * 1024 * 1024;
+constexpr std::size_t initial_buffer = 8 * 1024;      // idle viewers stay small
+constexpr std::size_t busy_buffer = 256 * 1024;       // a buffer that fills up grows to this
+constexpr std::size_t whole_frame_max = 1024 * 1024;  // larger frames are scanned in pieces
+
+std::int64_t steady_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 std::string base64(const unsigned char* data, std::size_t n) {
   std::string out(4 * ((n + 2) / 3), '\0');
@@ -61,6 +69,7 @@ viewer::viewer(worker& w, std::size_t index)
     : w_(w), index_(index), socket_(w.ioc()), deadline_(w.ioc()) {}
 
 void viewer::run() {
+  started_us_ = steady_us();
   auto timeout = std::chrono::duration<double>(w_.opts().connect_timeout_s);
   deadline_.expires_after(std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
   deadline_.async_wait([self = shared_from_this()](error_code ec) { self->on_deadline(ec); });
@@ -156,6 +165,9 @@ void viewer::on_handshake_read(error_code ec, std::size_t) {
   deadline_.cancel();
   open_ = true;
   auto& st = w_.st();
+  auto at = steady_us();
+  st.handshake.record(at - started_us_);
+  st.last_connected_us = std::max(st.last_connected_us, at);
   ++st.viewers_connected;
   ++st.viewers_open;
   attempt_done_ = true;
@@ -193,7 +205,15 @@ void viewer::on_read(error_code ec, std::size_t n) {
   bool filled = len_ + n == cap_;
   len_ += n;
   // One clock reading per read: every location in it arrived at the same moment.
-  if (!parse_frames(core::now_us())) return;
+  auto now = core::now_us();
+  auto delivered = st.deliveries;
+  if (!parse_frames(now)) return;
+  if (st.deliveries != delivered) {
+    // How long this viewer went without a location: a stalled server shows here even
+    // when the latency of what finally arrives is short.
+    if (last_delivery_us_) st.delivery_gap.record(now - last_delivery_us_);
+    last_delivery_us_ = now;
+  }
   if (filled && cap_ == read_cap_ && len_ < cap_ / 2 && cap_ < busy_buffer) {
     // A full read means more was waiting: fewer, larger reads keep up with a busy feed.
     read_cap_ *= 2;
@@ -219,39 +239,60 @@ bool viewer::parse_frames(std::int64_t now) {
   std::size_t pending = 0;  // size of the incomplete frame at the end, once its header is in
   while (!finished_) {
     std::string_view rest(buf_.get() + pos, len_ - pos);
+    if (stream_left_ > 0) {  // inside a streamed frame: take what has arrived of it
+      if (rest.empty()) break;
+      auto take = static_cast<std::size_t>(std::min<std::uint64_t>(stream_left_, rest.size()));
+      on_stream_bytes(rest.substr(0, take), now);
+      stream_left_ -= take;
+      pos += take;
+      if (stream_left_ == 0 && stream_fin_) on_stream_end(now);
+      continue;
+    }
     auto h = parse_frame_header(rest);
     if (!h) break;
     if (h->masked) {
       fail("protocol: masked frame from the server");
       return false;
     }
-    if (h->payload_size > max_message) {
-      fail("protocol: frame over 64 MiB");
+    std::size_t total = h->header_size + static_cast<std::size_t>(std::min<std::uint64_t>(
+                                             h->payload_size, std::uint64_t{1} << 40));
+    bool data = h->op == opcode::text || h->op == opcode::binary || h->op == opcode::continuation;
+    if (data) {
+      if ((h->op == opcode::continuation) != in_message_) {
+        fail(in_message_ ? "protocol: new message inside a fragmented one"
+                         : "protocol: continuation without a message");
+        return false;
+      }
+      if (!in_message_ && h->fin && total <= whole_frame_max) {
+        if (rest.size() < total) {
+          pending = total;
+          break;
+        }
+        on_message(rest.substr(h->header_size, h->payload_size), now);
+        pos += total;
+        continue;
+      }
+      // A fragment, or a frame too large to hold: scanned as its bytes arrive.
+      if (!in_message_) {
+        in_message_ = true;
+        stream_.reset();
+      }
+      pos += h->header_size;
+      stream_left_ = h->payload_size;
+      stream_fin_ = h->fin;
+      if (stream_left_ == 0 && stream_fin_) on_stream_end(now);
+      continue;
+    }
+    if (h->payload_size > 125) {  // RFC 6455 §5.5: control frames are short
+      fail("protocol: control frame over 125 bytes");
       return false;
     }
-    std::size_t total = h->header_size + static_cast<std::size_t>(h->payload_size);
     if (rest.size() < total) {
       pending = total;
       break;
     }
     std::string_view payload = rest.substr(h->header_size, h->payload_size);
     switch (h->op) {
-      case opcode::text:
-      case opcode::binary:
-        if (h->fin) {
-          on_message(payload, now);
-        } else {
-          fragments_op_ = h->op;
-          fragments_.assign(payload);
-        }
-        break;
-      case opcode::continuation:
-        fragments_.append(payload);
-        if (h->fin) {
-          on_message(fragments_, now);
-          fragments_.clear();
-        }
-        break;
       case opcode::ping:
         send_control(opcode::pong, payload);
         break;
@@ -286,11 +327,67 @@ bool viewer::parse_frames(std::int64_t now) {
   if (pending > cap_) {
     resize(pending);  // room for the whole frame, so it is parsed in place once complete
   } else if (pending <= read_cap_ && cap_ > read_cap_) {
-    // The big frame this buffer grew for is done (a v1 snapshot, say): give the memory
-    // back, or thousands of idle viewers would each keep a snapshot-sized buffer.
+    // The big frame this buffer grew for is done: give the memory back, or thousands of
+    // idle viewers would each keep a frame-sized buffer.
     resize(read_cap_);
   }
   return true;
+}
+
+void viewer::on_stream_bytes(std::string_view piece, std::int64_t now) {
+  auto& st = w_.st();
+  if (w_.opts().protocol == ws_protocol::echo) {
+    stream_.feed(piece, [](std::int64_t) {});
+    return;
+  }
+  stream_.feed(piece, [&](std::int64_t ts) {
+    if (stream_.kind() == message_kind::snapshot) {
+      ++st.snapshot_locations;
+    } else if (stream_.kind() == message_kind::locations) {
+      st.latency.record(now - ts);
+      ++st.deliveries;
+    }
+  });
+}
+
+void viewer::on_stream_end(std::int64_t now) {
+  auto& st = w_.st();
+  in_message_ = false;
+  ++st.frames;
+  if (w_.opts().protocol == ws_protocol::echo) {
+    // One location per echo message: its first `ts` is the one (there is only one).
+    std::optional<std::int64_t> first;
+    stream_.finish([&](std::int64_t ts) {
+      if (!first) first = ts;
+    });
+    if (first) {
+      st.latency.record(now - *first);
+    } else if (stream_.count() == 0) {
+      ++st.without_ts;
+    }
+    ++st.deliveries;
+    return;
+  }
+  stream_.finish([&](std::int64_t ts) {
+    if (stream_.kind() == message_kind::snapshot) {
+      ++st.snapshot_locations;
+    } else if (stream_.kind() == message_kind::locations) {
+      st.latency.record(now - ts);
+      ++st.deliveries;
+    }
+  });
+  if (stream_.kind() == message_kind::locations && stream_.count() == 0) ++st.without_ts;
+  if (stream_.kind() == message_kind::snapshot) on_snapshot_end();
+}
+
+void viewer::on_snapshot_end() {
+  if (got_snapshot_) return;
+  got_snapshot_ = true;
+  auto& st = w_.st();
+  auto at = steady_us();
+  ++st.snapshots;
+  st.snapshot_wait.record(at - started_us_);
+  st.last_snapshot_us = std::max(st.last_snapshot_us, at);
 }
 
 void viewer::on_message(std::string_view msg, std::int64_t now) {
@@ -316,6 +413,7 @@ void viewer::on_message(std::string_view msg, std::int64_t now) {
     case message_kind::snapshot:
       // Last known positions, possibly old: counted, but not a latency.
       st.snapshot_locations += for_each_ts(msg, [](std::int64_t) {});
+      on_snapshot_end();
       break;
     case message_kind::status:
     case message_kind::other:
@@ -379,10 +477,12 @@ void viewer::finish() {
   deadline_.cancel();
   socket_.close(ignored);
   if (open_) --w_.st().viewers_open;
+  if (open_ && !got_snapshot_ && w_.opts().protocol == ws_protocol::v1) {
+    ++w_.st().closed_before_snapshot;
+  }
   buf_.reset();
   cap_ = len_ = 0;
-  fragments_.clear();
-  fragments_.shrink_to_fit();
+  stream_ = message_stream{};
   if (!attempt_done_) {
     attempt_done_ = true;
     w_.on_attempt_done();

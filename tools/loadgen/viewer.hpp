@@ -44,6 +44,10 @@ class viewer : public std::enable_shared_from_this<viewer> {
   void resize(std::size_t capacity);    // keeps [0, len_)
   bool parse_frames(std::int64_t now);  // false: protocol error, connection dropped
   void on_message(std::string_view msg, std::int64_t now);
+  // A data frame's payload bytes of a message received in pieces (message_stream).
+  void on_stream_bytes(std::string_view piece, std::int64_t now);
+  void on_stream_end(std::int64_t now);
+  void on_snapshot_end();  // the first v1 snapshot is complete: its timing
   void send_control(opcode op, std::string_view payload);
   void do_write();
   void on_write(boost::system::error_code ec, std::size_t n);
@@ -63,14 +67,21 @@ class viewer : public std::enable_shared_from_this<viewer> {
   boost::beast::flat_buffer hbuf_;
 
   // Frames as read: [0, len_) of buf_, of capacity cap_. The capacity is read_cap_
-  // (doubled while reads fill it, up to 256 KiB) or, while one larger frame arrives,
-  // that frame's size.
+  // (doubled while reads fill it, up to 256 KiB) or, while one larger frame (up to
+  // whole_frame_max) arrives, that frame's size. Larger frames and fragmented messages
+  // are scanned piece by piece as they arrive (stream_), never held whole.
   std::unique_ptr<char[]> buf_;
   std::size_t cap_ = 0;
   std::size_t read_cap_ = 0;
   std::size_t len_ = 0;
-  std::string fragments_;  // a fragmented message so far
-  opcode fragments_op_ = opcode::text;
+  message_stream stream_;
+  bool in_message_ = false;        // a streamed message has begun, its last frame not seen
+  std::uint64_t stream_left_ = 0;  // payload bytes of the current streamed frame still due
+  bool stream_fin_ = false;        // the current streamed frame ends the message
+
+  std::int64_t started_us_ = 0;        // steady clock, when connecting began
+  std::int64_t last_delivery_us_ = 0;  // receipt time of the last read carrying locations
+  bool got_snapshot_ = false;
 
   std::string out_;      // control frames being written
   std::string pending_;  // control frames waiting for the write in flight

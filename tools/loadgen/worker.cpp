@@ -68,9 +68,11 @@ void worker::open_publisher(std::size_t connections) {
   });
 }
 
-void worker::start_pacing(double rate, clock::time_point start) {
-  net::post(ioc_, [this, rate, start] {
+void worker::start_pacing(double rate, clock::time_point start, std::uint64_t limit) {
+  net::post(ioc_, [this, rate, start, limit] {
     if (!publisher_) return;
+    limit_ = limit;
+    sent_ = 0;
     if (opts_.closed_loop) {
       pacing_ = true;
       next_courier_ = index_ % opts_.couriers;
@@ -90,7 +92,8 @@ void worker::start_pacing(double rate, clock::time_point start) {
 }
 
 void worker::publish_while_ready() {
-  while (pacing_ && publisher_->try_publish(next_courier_ + 1)) {
+  while (pacing_ && (limit_ == 0 || sent_ < limit_) && publisher_->try_publish(next_courier_ + 1)) {
+    ++sent_;
     next_courier_ = (next_courier_ + opts_.threads) % opts_.couriers;
   }
 }
@@ -111,10 +114,13 @@ void worker::on_tick(boost::system::error_code ec) {
     st_.publish_unsent += due - issued_ - slack;
     issued_ = due - slack;
   }
-  while (issued_ < due && publisher_->try_publish(next_courier_ + 1)) {
+  while (issued_ < due && (limit_ == 0 || sent_ < limit_) &&
+         publisher_->try_publish(next_courier_ + 1)) {
     ++issued_;
+    ++sent_;
     next_courier_ = (next_courier_ + opts_.threads) % opts_.couriers;
   }
+  if (limit_ != 0 && sent_ >= limit_) return;  // all sent: the pacer stops
   auto next = tick_.expiry() + std::chrono::milliseconds(1);
   if (next < now) next = now + std::chrono::milliseconds(1);  // fell behind: no catch-up storm
   tick_.expires_at(next);

@@ -49,8 +49,9 @@ class worker {
                        std::size_t concurrency);
   void open_publisher(std::size_t connections);
   // Sends `rate` messages/s from `start` on, evenly spaced (a tick every millisecond);
-  // with --publish-rate max, sends whenever the publisher has room (closed loop).
-  void start_pacing(double rate, clock::time_point start);
+  // with --publish-rate max, sends whenever the publisher has room (closed loop). With a
+  // `limit` (0: none), stops after that many.
+  void start_pacing(double rate, clock::time_point start, std::uint64_t limit = 0);
   void stop_pacing();
   void close_publisher();
   // Starts a close handshake on every open viewer; forces them shut after `grace`.
@@ -105,6 +106,8 @@ class worker {
   double rate_ = 0;
   clock::time_point pace_start_{};
   std::uint64_t issued_ = 0;
+  std::uint64_t limit_ = 0;       // messages to send in all (0: no limit)
+  std::uint64_t sent_ = 0;        // messages handed to the publisher
   std::size_t next_courier_ = 0;  // 0-based; ids are 1-based
 };
 
