@@ -111,7 +111,7 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
     ("threads", po::value(&c.threads)->default_value(0), "io threads (0: one per core)")
     ("redis", po::value(&c.redis), "redis://[:password@]host:port[/db]: required by ingest and gateway; serve without it uses the in-process broker")
     ("redis-cluster", po::value(&c.redis_cluster), "host:port[,host:port...]: seed nodes of a Redis Cluster (7+); sharded pub/sub over partitioned channels instead of --redis")
-    ("redis-password-file", po::value(&c.redis_password_file), "file holding the password (AUTH) of every --redis-cluster node; --redis takes it in its URL")
+    ("redis-password-file", po::value(&c.redis_password_file), "file holding the Redis password (AUTH), for --redis or every --redis-cluster node; unlike a password in the --redis URL it never shows in `ps`")
     ("cluster-partitions", po::value(&c.cluster_partitions)->default_value(c.cluster_partitions), "with --redis-cluster: partitions per channel family; the same on every ingest and gateway")
     ("cluster-order-ttl", po::value(&c.cluster_order_ttl_s)->default_value(c.cluster_order_ttl_s), "with --redis-cluster (ingest): seconds an order's last location is kept for a late customer")
     ("max-orders-per-courier", po::value(&c.max_orders_per_courier)->default_value(c.max_orders_per_courier), "with --redis-cluster (ingest): distinct order ids one courier may name within --cluster-order-ttl (each gets a Redis key); a request naming more is refused with 422 (0: no bound)")
@@ -129,7 +129,11 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
     ("body-timeout", po::value(&body_timeout)->default_value(body_timeout), "seconds a client has to send a request body once its head is read (and to take the answer)")
     ("keepalive-timeout", po::value(&keepalive_timeout)->default_value(keepalive_timeout), "seconds an idle keep-alive HTTP connection is kept")
     ("max-http-connections", po::value(&c.http.max_connections)->default_value(c.http.max_connections), "open HTTP connections (WebSocket viewers not counted); one more is closed at accept")
-    ("allowed-origin", po::value(&origins)->composing(), "browser Origin allowed on /ws (repeatable, * for any); default: same host")
+    ("max-viewers", po::value(&c.http.limits.max_viewers)->default_value(c.http.limits.max_viewers), "viewers (WebSockets) in this process; one more is refused with 503 (0: derived from RLIMIT_NOFILE: its soft limit, raised to the hard limit at start, less the descriptors open at start and a reserve)")
+    ("max-viewers-per-token", po::value(&c.http.limits.max_viewers_per_token)->default_value(c.http.limits.max_viewers_per_token), "viewers open at once per token identity (role and sub); one more is refused with 429 (0: no limit)")
+    ("max-connections-per-ip", po::value(&c.http.limits.max_connections_per_ip)->default_value(c.http.limits.max_connections_per_ip), "open connections per client address, HTTP and WebSocket together; a request on one more is answered 429 and closed (0: no limit; behind a proxy every client shares its address)")
+    ("fd-reserve", po::value(&c.http.limits.fd_reserve)->default_value(c.http.limits.fd_reserve), "descriptors viewers may never take, kept for /healthz, /metrics, ingest and the broker (0: max(64, 2% of RLIMIT_NOFILE)); new connections may use half of it")
+    ("allowed-origin", po::value(&origins)->composing(), "browser Origin allowed on /ws (repeatable, * for any: then the peyk_token cookie is not accepted, only a header or ?token=); default: same host")
     ("ws-idle-timeout", po::value(&idle)->default_value(40), "drop a viewer that sends nothing (not even a pong) for this long, seconds; a ping goes out at half")
     ("stall-timeout", po::value(&stall)->default_value(15), "close a viewer whose socket accepts no data for this long, seconds")
     ("queue-max-entries", po::value(&qentries)->default_value(qentries), "dispatcher and customer viewers: couriers pending per slow viewer before it is closed")
@@ -212,9 +216,8 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
         if (!cfg.redis.empty() && !cfg.redis_cluster.empty()) {
           return "--redis and --redis-cluster exclude each other";
         }
-        if (!cfg.redis_password_file.empty() && cfg.redis_cluster.empty()) {
-          return "--redis-password-file goes with --redis-cluster (--redis takes the password in "
-                 "its URL)";
+        if (!cfg.redis_password_file.empty() && cfg.redis_cluster.empty() && cfg.redis.empty()) {
+          return "--redis-password-file goes with --redis or --redis-cluster";
         }
         if (!(cfg.cluster_order_ttl_s >= 1 && cfg.cluster_order_ttl_s <= 30 * 86400)) {
           return "--cluster-order-ttl must be 1..2592000 seconds";

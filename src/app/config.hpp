@@ -19,7 +19,7 @@ struct serve_config {
   unsigned threads = 0;             // 0: one per core
   std::string redis;                // empty: in-process broker
   std::string redis_cluster;        // seed nodes host:port,...; exclusive with redis
-  std::string redis_password_file;  // --redis-cluster's AUTH password
+  std::string redis_password_file;  // the AUTH password of --redis or --redis-cluster
   std::size_t cluster_partitions = 64;
   double cluster_order_ttl_s = 21600;  // how long an order's last location is kept
   // With --redis-cluster (ingest): distinct order ids a courier may name within the order
@@ -38,6 +38,7 @@ struct serve_config {
   // parse_serve's default depends on the command: default_drain_window_s().
   double drain_window_s = 0;
   std::string log_level = "info";
+  bool allow_short_secret = false;  // `peyk demo` only: a key under 32 bytes is warned about
   http::settings http;
   gateway::options gateway;
 };
@@ -81,7 +82,7 @@ std::string load_secret(const std::string& file);
 // unreadable or empty file.
 std::string load_previous_secret(const std::string& file);
 
-// The Redis Cluster password from --redis-password-file (empty: none). Throws on an
+// The Redis password from --redis-password-file (empty: none). Throws on an
 // unreadable or empty file.
 std::string load_redis_password(const std::string& file);
 

@@ -202,7 +202,12 @@ TEST(ServeFlags, RedisCluster) {
   EXPECT_FALSE(serve({"--redis-cluster", "h:2", "--cluster-partitions", "0"}, code, msg));
   EXPECT_NE(msg.find("--cluster-partitions"), std::string::npos) << msg;
   EXPECT_FALSE(serve({"--redis-password-file", "/tmp/p"}, code, msg));
-  EXPECT_NE(msg.find("--redis-password-file goes with --redis-cluster"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("--redis-password-file goes with --redis or --redis-cluster"),
+            std::string::npos)
+      << msg;
+  auto single = serve({"--redis", "redis://h:1", "--redis-password-file", "/tmp/p"}, code, msg);
+  ASSERT_TRUE(single) << msg;  // a single Redis takes it too (not only in its URL)
+  EXPECT_EQ(single->redis_password_file, "/tmp/p");
   EXPECT_EQ(load_redis_password(""), "");
   EXPECT_THROW(load_redis_password("/nonexistent/file"), std::runtime_error);
 }

@@ -105,6 +105,7 @@ int demo_main(int argc, const char* const* argv) {
     ::setenv("PEYK_JWT_SECRET", random_secret().c_str(), 1);
   }
   std::string secret = load_secret(cfg->jwt_secret_file);
+  cfg->allow_short_secret = true;  // a throwaway demo; serve, ingest and gateway refuse it
   boost::asio::io_context sim_ioc;
   std::unique_ptr<simulator::simulator> sim;
   std::thread sim_thread;

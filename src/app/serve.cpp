@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -15,6 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "app/commands.hpp"
+#include "auth/jwt.hpp"
 #include "auth/token_cache.hpp"
 #include "broker/memory_broker.hpp"
 #include "broker/redis_broker.hpp"
@@ -82,6 +84,13 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
     ep = parse_endpoint(cfg.listen);
     if (!cfg.redis.empty()) {
       redis = broker::parse_redis_url(cfg.redis);
+      if (auto pw = load_redis_password(cfg.redis_password_file); !pw.empty()) {
+        if (!redis->password.empty()) {
+          throw std::runtime_error(
+              "--redis carries a password and --redis-password-file another: give one");
+        }
+        redis->password = std::move(pw);
+      }
       redis->channel = cfg.channel;
       redis->write_last_known = r != role::gateway;
       redis->subscribe = r != role::ingest;
@@ -102,8 +111,25 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
     std::cerr << "peyk: " << e.what() << "\n";
     return 2;
   }
-  if (secret.size() < 32) {
-    core::log(core::log_level::warn, "the JWT secret is shorter than 32 bytes; use a longer one");
+  for (auto [key, what] : {std::pair<const std::string*, const char*>{&secret, "the JWT secret"},
+                           {&previous_secret, "the previous JWT secret"}}) {
+    if (key->empty()) continue;
+    auto problem = auth::secret_length_error(*key, what);
+    if (problem.empty()) continue;
+    if (!cfg.allow_short_secret) {
+      std::cerr << "peyk: " << problem << "\n";
+      return 2;
+    }
+    core::log(core::log_level::warn, problem);
+  }
+  {
+    std::size_t before = 0;
+    cfg.http.limits.fd_limit = http::raise_fd_limit(before);
+    core::log(core::log_level::info,
+              "RLIMIT_NOFILE: soft limit " + std::to_string(cfg.http.limits.fd_limit) +
+                  (before != cfg.http.limits.fd_limit
+                       ? " (raised from " + std::to_string(before) + " to the hard limit)"
+                       : " (the hard limit)"));
   }
   if (r == role::ingest) {
     cfg.http.web_root.clear();  // the API only; the panel lives with the gateway
@@ -152,7 +178,7 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
     gw.set_broker(&bus);  // viewers tell it what they need
   }
   bus.start();
-  metrics.broker_connected.set(bus.connected() ? 1 : 0);
+  metrics.broker_connected.set(bus.ready() ? 1 : 0);
 
   http::services svc{
       &tokens,  &limiter, &bus, r != role::gateway, r != role::ingest ? &gw : nullptr,
@@ -166,6 +192,25 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
     return 2;
   }
   gw.start();
+  {
+    const auto& fig = srv.connection_limits().figures();
+    const auto& lim = cfg.http.limits;
+    const auto text = [](std::size_t v) {
+      return v == std::numeric_limits<std::size_t>::max() ? std::string("no limit")
+                                                          : std::to_string(v);
+    };
+    core::log(core::log_level::info,
+              "limits: viewers " + text(fig.max_viewers) + (lim.max_viewers ? "" : " (derived)") +
+                  ", per token " +
+                  (lim.max_viewers_per_token ? std::to_string(lim.max_viewers_per_token)
+                                             : std::string("no limit")) +
+                  ", connections per address " +
+                  (lim.max_connections_per_ip ? std::to_string(lim.max_connections_per_ip)
+                                              : std::string("no limit")) +
+                  "; descriptors: " + text(fig.reserve) + " reserved, viewers refused at " +
+                  text(fig.viewer_sockets) + " open sockets, new connections at " +
+                  text(fig.accept_sockets));
+  }
   auto bound = srv.local_endpoint();
   std::string url = "http://" + bound.address().to_string() + ":" + std::to_string(bound.port());
   core::log(core::log_level::info,

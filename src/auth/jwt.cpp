@@ -327,4 +327,11 @@ std::string sign_hs256(const boost::json::object& claims, std::string_view secre
   return token;
 }
 
+std::string secret_length_error(std::string_view secret, std::string_view what) {
+  if (secret.size() >= min_secret_bytes) return {};
+  return std::string(what) + " is " + std::to_string(secret.size()) + " bytes; at least " +
+         std::to_string(min_secret_bytes) +
+         " are required (e.g. `openssl rand -hex 32`; only `peyk demo` accepts a shorter one)";
+}
+
 }  // namespace peyk::auth

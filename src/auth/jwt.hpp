@@ -3,6 +3,7 @@
 // constant-time compare. Only the configured algorithm is accepted; `alg: none` never.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -37,6 +38,13 @@ class jwt_verifier {
   std::string secret_;
   verify_options opts_;
 };
+
+// The shortest HS256 key a server starts with: RFC 7518 §3.2 wants a key at least as long
+// as the hash (32 bytes); a shorter one can be brute-forced from any token offline.
+inline constexpr std::size_t min_secret_bytes = 32;
+
+// Empty when `secret` is long enough, else the start-up error naming `what` (the flag).
+std::string secret_length_error(std::string_view secret, std::string_view what);
 
 // Signs `claims` as an HS256 JWT. Throws std::invalid_argument if `secret` is empty.
 std::string sign_hs256(const boost::json::object& claims, std::string_view secret);

@@ -37,8 +37,16 @@ class broker {
   virtual void start() = 0;
   virtual void stop() = 0;
 
-  // True while messages can be published and received (drives /readyz).
-  virtual bool connected() const = 0;
+  // True once this process is ready for viewers (drives /readyz): connected and, where
+  // it subscribes, subscribed with its snapshot read.
+  virtual bool ready() const = 0;
+
+  // True while a publish may succeed (ingest answers 503 without it): a gateway still
+  // reading its snapshot can publish, and an ingest never reads one.
+  virtual bool can_publish() const = 0;
+
+  // The old name of ready(), for existing callers.
+  bool connected() const { return ready(); }
 
   virtual const char* name() const = 0;  // "memory", "redis", "redis-cluster"
 

@@ -14,7 +14,8 @@ class memory_broker final : public broker {
   void subscribe(message_handler handler) override;
   void start() override {}
   void stop() override {}
-  bool connected() const override { return true; }
+  bool ready() const override { return true; }
+  bool can_publish() const override { return true; }
   const char* name() const override { return "memory"; }
 
  private:

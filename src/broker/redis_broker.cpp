@@ -192,8 +192,12 @@ void redis_broker::stop() {
   thread_.join();
 }
 
-bool redis_broker::connected() const {
+bool redis_broker::ready() const {
   return impl_->connected();
+}
+
+bool redis_broker::can_publish() const {
+  return impl_->cmd_up.load();  // what publish() needs
 }
 
 void redis_broker::publish(std::span<const location_ptr> batch, publish_handler done) {

@@ -54,7 +54,8 @@ class redis_broker final : public broker {
   void subscribe(message_handler handler) override;
   void start() override;
   void stop() override;
-  bool connected() const override;
+  bool ready() const override;
+  bool can_publish() const override;
   const char* name() const override { return "redis"; }
 
   // Keys of the last-known store for a channel.

@@ -77,8 +77,12 @@ void redis_cluster_broker::stop() {
   thread_.join();
 }
 
-bool redis_cluster_broker::connected() const {
+bool redis_cluster_broker::ready() const {
   return impl_->ready.load();
+}
+
+bool redis_cluster_broker::can_publish() const {
+  return impl_->publishable.load();
 }
 
 void redis_cluster_broker::need_all(int delta) {

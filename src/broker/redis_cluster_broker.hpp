@@ -57,7 +57,8 @@ class redis_cluster_broker final : public broker {
   void subscribe(message_handler handler) override;
   void start() override;
   void stop() override;
-  bool connected() const override;
+  bool ready() const override;
+  bool can_publish() const override;
   const char* name() const override { return "redis-cluster"; }
   void need_all(int delta) override;
   void need_orders(std::span<const std::string> orders, int delta) override;

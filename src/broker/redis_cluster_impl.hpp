@@ -106,6 +106,7 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
   std::vector<int> order_need;  // per partition: orders with a viewer
 
   std::atomic<bool> ready{false};
+  std::atomic<bool> publishable{false};  // a slot map and a master to write to (ingest)
   core::log_limiter invalid_log{5};
   core::log_limiter refresh_log{1};
   static constexpr int max_warm_keys = 1'000'000;

@@ -166,6 +166,9 @@ void impl::apply_slots(redisReply* r, const std::string& via_host) {
 
 void impl::update_ready() {
   bool ok = topology_ok;
+  bool any_up = false;
+  for (auto& [a, n] : nodes) any_up = any_up || n->cmd->up();
+  publishable = topology_ok && any_up;
   if (ok && !cfg.subscribe) {
     ok = false;
     for (auto& [a, n] : nodes) ok = ok || n->cmd->up();

@@ -26,43 +26,57 @@ response unavailable(const char* message) {
 
 }  // namespace
 
-void handle_ingest(const request& req, const std::shared_ptr<responder>& r, const settings& cfg,
-                   const services& svc) {
-  auto started = core::now_us();
-  auto fail = [&](unsigned status, std::string_view code, std::string_view message,
-                  std::string_view field = {}) {
-    answer(r, svc, started, error_response(status, code, message, field));
+head_check check_ingest_head(const request& req, const settings&, const services& svc) {
+  head_check h;
+  h.started_us = core::now_us();
+  auto refuse = [&](response res) {
+    svc.metrics->ingest_by_status[res.result_int() < 600 ? res.result_int() : 0].inc();
+    svc.metrics->ingest_latency.observe_us(core::now_us() - h.started_us);
+    h.refuse = std::move(res);
+    return std::move(h);
   };
   if (!req.has_content_length() && !req.chunked()) {
-    return fail(411, "length_required", "send the body with a Content-Length");
+    return refuse(error_response(411, "length_required", "send the body with a Content-Length"));
   }
   auto token = token_from_request(req, false);
   if (!token) {
     auto res = error_response(401, "missing_token", "send Authorization: Bearer <courier token>");
     res.set(bhttp::field::www_authenticate, "Bearer");
-    return answer(r, svc, started, std::move(res));
+    return refuse(std::move(res));
   }
-  auto now_s = started / 1'000'000;
-  auto who = svc.tokens->verify(*token, now_s);
+  auto who = svc.tokens->verify(*token, h.started_us / 1'000'000);
   if (!who) {
     auto res = error_response(401, who.error().code, who.error().message);
     res.set(bhttp::field::www_authenticate, R"(Bearer error="invalid_token")");
-    return answer(r, svc, started, std::move(res));
+    return refuse(std::move(res));
   }
-  const auto& id = **who;
-  if (id.role != auth::role::courier) {
-    return fail(403, "forbidden", "only courier tokens may post locations");
+  if ((*who)->role != auth::role::courier) {
+    return refuse(error_response(403, "forbidden", "only courier tokens may post locations"));
   }
   if (!is_json_content_type(req[bhttp::field::content_type])) {
-    return fail(415, "unsupported_media_type", "send Content-Type: application/json");
+    return refuse(
+        error_response(415, "unsupported_media_type", "send Content-Type: application/json"));
   }
-  auto limit = svc.limiter->take(id.sub, started);
+  auto limit = svc.limiter->take((*who)->sub, h.started_us);
   if (!limit.allowed) {
     auto res = error_response(429, "rate_limited",
                               "too many requests for this courier; batch buffered points");
     res.set(bhttp::field::retry_after, std::to_string(limit.retry_after_s));
-    return answer(r, svc, started, std::move(res));
+    return refuse(std::move(res));
   }
+  h.courier = *who;
+  return h;
+}
+
+void handle_ingest(const request& req, const head_check& head, const std::shared_ptr<responder>& r,
+                   const settings& cfg, const services& svc) {
+  auto started = core::now_us();  // the body is here: the points' time
+  auto fail = [&](unsigned status, std::string_view code, std::string_view message,
+                  std::string_view field = {}) {
+    answer(r, svc, started, error_response(status, code, message, field));
+  };
+  if (!head.courier) return fail(500, "internal", "ingest without a checked head");
+  const auto& id = *head.courier;
   auto points = core::parse_ingest_body(req.body(), cfg.ingest);
   if (!points) {
     const auto& e = points.error();
@@ -80,7 +94,7 @@ void handle_ingest(const request& req, const std::shared_ptr<responder>& r, cons
                   "recorded_at");
     }
   }
-  if (!svc.broker->connected()) return answer(r, svc, started, unavailable("broker unavailable"));
+  if (!svc.broker->can_publish()) return answer(r, svc, started, unavailable("broker unavailable"));
   if (svc.orders) {
     std::vector<std::string_view> named;
     for (const auto& p : *points) named.insert(named.end(), p.orders.begin(), p.orders.end());

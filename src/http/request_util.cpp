@@ -55,7 +55,8 @@ bool is_secret_param(std::string_view raw_key) {
 
 }  // namespace
 
-std::optional<std::string> token_from_request(const request& req, bool allow_query_and_cookie) {
+std::optional<std::string> token_from_request(const request& req, bool allow_query_and_cookie,
+                                              bool allow_cookie) {
   if (auto auth = req[bhttp::field::authorization]; !auth.empty()) {
     auto v = trim(auth);
     if (v.size() > 7 && iequals(v.substr(0, 7), "Bearer ")) {
@@ -71,6 +72,7 @@ std::optional<std::string> token_from_request(const request& req, bool allow_que
       if (p.key == "token" && p.has_value && !p.value.empty()) return std::string(p.value);
     }
   }
+  if (!allow_cookie) return std::nullopt;
   for (auto it = req.find(bhttp::field::cookie);
        it != req.end() && it->name() == bhttp::field::cookie; ++it) {
     std::string_view cookies = it->value();

@@ -14,8 +14,10 @@ namespace peyk::http {
 using request = boost::beast::http::request<boost::beast::http::string_body>;
 
 // Where a token came from, for the upgrade request (§5): Authorization: Bearer, the
-// `token` query parameter, or the `peyk_token` cookie, in that order.
-std::optional<std::string> token_from_request(const request& req, bool allow_query_and_cookie);
+// `token` query parameter, or the `peyk_token` cookie, in that order. The cookie only
+// when `allow_cookie` too (not with --allowed-origin '*').
+std::optional<std::string> token_from_request(const request& req, bool allow_query_and_cookie,
+                                              bool allow_cookie = true);
 
 // The request target with the value of any `token` (and `access_token`, `jwt`) query
 // parameter replaced by "[redacted]" -- keys compared after percent-decoding, as the URL

@@ -58,8 +58,16 @@ response whoami(const request& req, const services& svc) {
 
 }  // namespace
 
-void route(const request& req, const std::shared_ptr<responder>& r, const settings& cfg,
-           const services& svc) {
+head_check check_head(const request& head, const settings& cfg, const services& svc) {
+  if (target_path(head.target()) == "/api/v1/locations" && svc.ingest && svc.broker &&
+      head.method() == bhttp::verb::post) {
+    return check_ingest_head(head, cfg, svc);
+  }
+  return {};
+}
+
+void route(const request& req, const head_check& head, const std::shared_ptr<responder>& r,
+           const settings& cfg, const services& svc) {
   auto path = target_path(req.target());
   auto method = req.method();
   if (path == "/ws" && svc.gw) {
@@ -75,18 +83,19 @@ void route(const request& req, const std::shared_ptr<responder>& r, const settin
       res.set(bhttp::field::allow, "POST");
       return r->send(std::move(res));
     }
-    return handle_ingest(req, r, cfg, svc);
+    return handle_ingest(req, head, r, cfg, svc);
   }
   bool get = method == bhttp::verb::get || method == bhttp::verb::head;
   if (get && path == "/healthz") return r->send(json_response(200, R"({"status":"ok"})"));
   if (get && path == "/readyz") {
-    bool ready = !svc.draining->load() && (!svc.broker || svc.broker->connected());
+    bool ready = !svc.draining->load() && (!svc.broker || svc.broker->ready());
     return r->send(ready ? json_response(200, R"({"status":"ready"})")
                          : json_response(503, R"({"status":"not ready"})"));
   }
   if (get && path == "/metrics") {
-    return r->send(
-        text_response(200, svc.metrics->render(), "text/plain; version=0.0.4; charset=utf-8"));
+    auto text = svc.metrics->render();
+    if (svc.conn_limits) svc.conn_limits->render(text);
+    return r->send(text_response(200, std::move(text), "text/plain; version=0.0.4; charset=utf-8"));
   }
   if (get && path == "/api/v1/config") return r->send(json_response(200, config_json(cfg)));
   if (get && path == "/api/v1/whoami") return r->send(whoami(req, svc));

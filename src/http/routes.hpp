@@ -2,8 +2,10 @@
 // The routes of the HTTP layer, written against a small `responder` so that they need
 // not know the session type.
 
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -21,16 +23,30 @@ class responder {
   virtual void send(response res) = 0;
   // Runs `fn` on the connection's own thread (for completions from the broker's thread).
   virtual void post(std::function<void()> fn) = 0;
-  // Hands the connection to the gateway (after the upgrade request was authorized).
-  virtual void upgrade(std::shared_ptr<const auth::identity> who, gateway::subprotocol proto) = 0;
+  // Hands the connection to the gateway (after the upgrade request was authorized and
+  // admitted); `lease` is the viewer's slot (limits.hpp), held as long as the viewer.
+  virtual void upgrade(std::shared_ptr<const auth::identity> who, gateway::subprotocol proto,
+                       std::shared_ptr<void> lease) = 0;
 };
 
-void route(const request& req, const std::shared_ptr<responder>& r, const settings& cfg,
-           const services& svc);
+// What is decided on a request's head alone, before any byte of its body is read (auth
+// before body): a refusal, or, for ingest, the courier the body will be posted as.
+struct head_check {
+  std::optional<response> refuse;                 // answer now; the body is never read
+  std::shared_ptr<const auth::identity> courier;  // ingest: verified, rate limit taken
+  std::int64_t started_us = 0;
+};
+head_check check_head(const request& head, const settings& cfg, const services& svc);
+
+// `head` is what check_head said of this request (nothing refused).
+void route(const request& req, const head_check& head, const std::shared_ptr<responder>& r,
+           const settings& cfg, const services& svc);
 
 // Pieces of `route`, one per file.
-void handle_ingest(const request& req, const std::shared_ptr<responder>& r, const settings& cfg,
-                   const services& svc);
+// Ingest's checks on the head (token, role, content type, rate limit), for check_head.
+head_check check_ingest_head(const request& head, const settings& cfg, const services& svc);
+void handle_ingest(const request& req, const head_check& head, const std::shared_ptr<responder>& r,
+                   const settings& cfg, const services& svc);
 void handle_upgrade(const request& req, const std::shared_ptr<responder>& r, const settings& cfg,
                     const services& svc);
 bool serve_static(const request& req, const std::shared_ptr<responder>& r, const settings& cfg);

@@ -4,7 +4,9 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/socket_base.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
@@ -25,8 +27,9 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   std::vector<net::io_context*> contexts;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::atomic<bool> stopped{false};
-  std::atomic<std::size_t> open{0};  // HTTP sessions alive (all threads)
-  std::atomic<std::size_t> busy{0};  // of those, with a request in flight
+  std::atomic<std::size_t> open{0};     // HTTP sessions alive (all threads)
+  std::atomic<std::size_t> busy{0};     // of those, with a request in flight
+  std::unique_ptr<limits> conn_limits;  // made by listen(), once the base descriptors are open
 
   void accept(std::size_t index);
 };
@@ -36,8 +39,9 @@ namespace {
 // One keep-alive HTTP connection. do_x starts an async step, on_x completes it.
 class session : public std::enable_shared_from_this<session>, public responder {
  public:
-  session(std::shared_ptr<server::impl> srv, std::size_t index, tcp::socket s)
-      : srv_(std::move(srv)), index_(index), stream_(std::move(s)) {}
+  session(std::shared_ptr<server::impl> srv, std::size_t index, tcp::socket s,
+          limits::connection conn)
+      : srv_(std::move(srv)), index_(index), stream_(std::move(s)), conn_(std::move(conn)) {}
 
   void run() {
     srv_->svc.metrics->http_connections.add(1);
@@ -68,13 +72,23 @@ class session : public std::enable_shared_from_this<session>, public responder {
   void post(std::function<void()> fn) override {
     net::post(stream_.get_executor(), [self = shared_from_this(), fn = std::move(fn)] { fn(); });
   }
-  void upgrade(std::shared_ptr<const auth::identity> who, gateway::subprotocol proto) override {
+  void upgrade(std::shared_ptr<const auth::identity> who, gateway::subprotocol proto,
+               std::shared_ptr<void> lease) override {
     if (core::log_enabled(core::log_level::debug)) {
       core::log(core::log_level::debug, access_log_line(log_method_, log_target_, 101));
     }
     stream_.expires_never();
     set_busy(false);  // the viewer is the gateway's now
-    srv_->svc.gw->accept(index_, stream_.release_socket(), parser_->release(), std::move(who),
+    // The viewer holds its identity for its whole life: the leases (its slot, and the
+    // socket's count for its address and the descriptors) ride on that pointer, so they
+    // are given back when the viewer ends, without the gateway knowing of them.
+    struct held {
+      std::shared_ptr<const auth::identity> who;
+      std::shared_ptr<void> socket, viewer;
+    };
+    auto h = std::make_shared<held>(held{std::move(who), std::move(conn_.lease), std::move(lease)});
+    std::shared_ptr<const auth::identity> aliased(h, h->who.get());
+    srv_->svc.gw->accept(index_, stream_.release_socket(), parser_->release(), std::move(aliased),
                          proto);
   }
 
@@ -101,7 +115,9 @@ class session : public std::enable_shared_from_this<session>, public responder {
     set_busy(true);  // a request's first bytes are here
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(srv_->cfg.max_header));
-    parser_->body_limit(srv_->cfg.max_body);
+    // The body's limit is checked once the head is admitted (a refusal comes first).
+    parser_->body_limit(boost::none);
+    head_ = {};
     if (!fresh_) stream_.expires_after(srv_->cfg.header_timeout);  // fresh: since the accept
     fresh_ = false;
     bhttp::async_read_header(
@@ -109,12 +125,58 @@ class session : public std::enable_shared_from_this<session>, public responder {
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
   }
 
+  // Auth before body: what the head alone decides (the address's share, ingest's token,
+  // role, content type and rate limit, the body's size) is answered before any byte of
+  // the body is read.
   void on_header(beast::error_code ec) {
-    if (ec || parser_->is_done()) return on_read(ec);
+    if (ec) return on_read(ec);
+    auto& req = parser_->get();
+    if (core::log_enabled(core::log_level::debug)) {
+      log_method_ = req.method_string();
+      log_target_ = req.target();
+    }
+    if (conn_.over_ip) {
+      srv_->conn_limits->count_refused_ip();
+      auto res = error_response(429, "too_many_connections",
+                                "too many connections from this address "
+                                "(--max-connections-per-ip); retry later");
+      res.set(bhttp::field::retry_after, "5");
+      return refuse_head(std::move(res), true);
+    }
+    head_ = check_head(req, srv_->cfg, srv_->svc);
+    if (head_.refuse) return refuse_head(std::move(*head_.refuse), false);
+    if (parser_->is_done()) return on_read(ec);
+    if (auto n = parser_->content_length(); n && *n > srv_->cfg.max_body) {
+      keep_alive_ = false;
+      linger_ = true;
+      return reject(413, "body_too_large",
+                    "request body over " + std::to_string(srv_->cfg.max_body) + " bytes");
+    }
+    parser_->body_limit(srv_->cfg.max_body);
     stream_.expires_after(srv_->cfg.body_timeout);
+    if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
+      static const std::string_view go = "HTTP/1.1 100 Continue\r\n\r\n";
+      return net::async_write(stream_, net::buffer(go.data(), go.size()),
+                              [self = shared_from_this()](beast::error_code e, std::size_t) {
+                                if (e) return self->close();
+                                self->do_read_body();
+                              });
+    }
+    do_read_body();
+  }
+
+  void do_read_body() {
     bhttp::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code e, std::size_t) { self->on_read(e); });
+  }
+
+  // Answers a request refused on its head. With a body announced and unread, the
+  // connection closes after the answer (`always_close` closes it anyway).
+  void refuse_head(bhttp::response<bhttp::string_body> res, bool always_close) {
+    keep_alive_ = parser_->get().keep_alive() && parser_->is_done() && !always_close;
+    linger_ = !parser_->is_done();
+    send(std::move(res));
   }
 
   // Closes quietly; a deadline passed in the middle of a request is counted.
@@ -141,11 +203,7 @@ class session : public std::enable_shared_from_this<session>, public responder {
       return reject(400, "bad_request", "malformed HTTP request");
     }
     keep_alive_ = parser_->get().keep_alive();
-    if (core::log_enabled(core::log_level::debug)) {  // the access log (redacted when written)
-      log_method_ = parser_->get().method_string();
-      log_target_ = parser_->get().target();
-    }
-    route(parser_->get(), shared_from_this(), srv_->cfg, srv_->svc);
+    route(parser_->get(), head_, shared_from_this(), srv_->cfg, srv_->svc);
   }
 
   void reject(unsigned status, std::string_view code, std::string_view message) {
@@ -158,8 +216,32 @@ class session : public std::enable_shared_from_this<session>, public responder {
 
   void on_write(beast::error_code ec, bool keep_alive) {
     set_busy(false);
+    if (!ec && linger_) return do_linger();
     if (ec || !keep_alive) return close();
     do_wait();
+  }
+
+  // After an answer to a request whose body was not read: stop sending, then drop what
+  // the client still sends for a short while before closing, so that the unread bytes
+  // do not make the kernel reset the connection under the answer (which the client
+  // might then never read). Bounded in time and bytes.
+  void do_linger() {
+    linger_ = false;
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(std::chrono::seconds(2));
+    drain_left_ = srv_->cfg.max_body + srv_->cfg.max_header;
+    buffer_.clear();
+    do_drain();
+  }
+  void do_drain() {
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->buffer_.clear();
+                              if (ec || n >= self->drain_left_) return self->close();
+                              self->drain_left_ -= n;
+                              self->do_drain();
+                            });
   }
 
   // In flight: from a request's first byte until its answer is written (a SIGTERM drain
@@ -185,12 +267,14 @@ class session : public std::enable_shared_from_this<session>, public responder {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_{16 * 1024};
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  limits::connection conn_;  // this socket's count (address, descriptors)
+  head_check head_;
   bool keep_alive_ = true;
+  bool linger_ = false;  // the answer leaves a body unread
+  std::size_t drain_left_ = 0;
   bool fresh_ = true;
   bool busy_ = false;
-  std::string log_method_ = "-",
-              log_target_ = "-";  // only with --log-level debug  // no request read yet: the accept
-                                  // started the head's deadline
+  std::string log_method_ = "-", log_target_ = "-";  // only with --log-level debug
 };
 
 }  // namespace
@@ -209,8 +293,17 @@ void server::impl::accept(std::size_t index) {
             s.close(ec);
             return self->accept(index);
           }
+          // Only the descriptor reserve is left: close too, so that health, metrics and
+          // ingest keep the room they have (counted as limit="accept").
+          auto peer = s.remote_endpoint(ec);
+          auto conn = self->conn_limits->enter(ec ? net::ip::address{} : peer.address());
+          if (!conn.lease) {
+            self->open.fetch_sub(1, std::memory_order_relaxed);
+            s.close(ec);
+            return self->accept(index);
+          }
           s.set_option(tcp::no_delay(true), ec);
-          std::make_shared<session>(self, index, std::move(s))->run();
+          std::make_shared<session>(self, index, std::move(s), std::move(conn))->run();
         } else if (ec == net::error::operation_aborted) {
           return;
         } else {
@@ -230,6 +323,8 @@ server::server(settings s, services svc, std::vector<net::io_context*> contexts)
   impl_->cfg = std::move(s);
   impl_->svc = svc;
   impl_->contexts = std::move(contexts);
+  impl_->conn_limits = std::make_unique<limits>(impl_->cfg.limits);
+  impl_->svc.conn_limits = impl_->conn_limits.get();
 }
 
 server::~server() {
@@ -257,6 +352,14 @@ void server::listen(const tcp::endpoint& ep) {
     if (i == 0) bound = acc->local_endpoint();
     impl_->acceptors.push_back(std::move(acc));
   }
+  // The listeners, the broker's and the threads' descriptors are open now: what is left
+  // is the connections' (the reserve aside).
+  auto& lim = impl_->cfg.limits;
+  if (lim.fd_limit != 0 && lim.fd_base == 0) {
+    lim.fd_base = count_open_fds();
+    impl_->conn_limits = std::make_unique<limits>(lim);
+    impl_->svc.conn_limits = impl_->conn_limits.get();
+  }
   for (std::size_t i = 0; i < impl_->acceptors.size(); ++i) {
     net::post(*impl_->contexts[i], [impl = impl_, i] { impl->accept(i); });
   }
@@ -268,6 +371,10 @@ void server::release() {
 
 tcp::endpoint server::local_endpoint() const {
   return impl_->acceptors.at(0)->local_endpoint();
+}
+
+const limits& server::connection_limits() const {
+  return *impl_->conn_limits;
 }
 
 std::size_t server::in_flight() const {

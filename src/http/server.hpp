@@ -20,6 +20,7 @@
 #include "core/order_budget.hpp"
 #include "core/rate_limiter.hpp"
 #include "gateway/gateway.hpp"
+#include "http/limits.hpp"
 
 namespace peyk::http {
 
@@ -32,6 +33,7 @@ struct settings {
   std::chrono::milliseconds body_timeout{30'000};       // the body, once the head is read
   std::chrono::milliseconds keepalive_timeout{75'000};  // idle between keep-alive requests
   std::size_t max_connections = 10'000;  // open HTTP connections (viewers not counted)
+  limit_settings limits;                 // viewers, per token, per address, descriptors
   int update_interval_s = 60;
   std::vector<std::string> allowed_origins;  // empty: same host only
   std::string web_root;                      // the built panel; empty: none
@@ -48,6 +50,7 @@ struct services {
   gateway::gateway* gw = nullptr;    // null: no /ws (ingest role)
   core::metrics* metrics = nullptr;
   std::atomic<bool>* draining = nullptr;
+  limits* conn_limits = nullptr;         // set by the server (its own)
   core::order_budget* orders = nullptr;  // null: no bound on the orders a courier names
 };
 
@@ -66,6 +69,8 @@ class server {
   // Destroys the acceptors; call once the io_contexts stopped, before they are destroyed
   // (each acceptor belongs to one context, while handlers of all contexts share them).
   void release();
+  // The limits in force (figures derived at construction).
+  const limits& connection_limits() const;
 
   struct impl;
 

@@ -1,4 +1,5 @@
 // The built panel (web/dist): "/" is the panel, "/track" the customer page.
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -27,6 +28,53 @@ const char* mime(const fs::path& p) {
   return "application/octet-stream";
 }
 
+// The origin the panel loads tiles from, as a CSP source: "https://tile.example", with a
+// leading "{s}." subdomain as "*." ; empty for a relative URL (then 'self' covers it).
+std::string tile_source(std::string_view url) {
+  auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return {};
+  auto host_end = url.find_first_of("/?#", scheme_end + 3);
+  std::string scheme(url.substr(0, scheme_end));
+  std::string host(url.substr(scheme_end + 3, host_end == std::string_view::npos
+                                                  ? std::string_view::npos
+                                                  : host_end - scheme_end - 3));
+  if (host.rfind("{s}.", 0) == 0) host = "*." + host.substr(4);
+  for (char c : scheme + host) {
+    // Anything else (another placeholder, a quote, a space) would not be a source: allow
+    // any host of the scheme rather than break the map.
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' ||
+          c == '*' || c == '[' || c == ']')) {
+      return scheme + ":";
+    }
+  }
+  return scheme + "://" + host;
+}
+
+// The Host header, if it is a plain host[:port] (it goes into a header we send).
+std::string safe_host(std::string_view host) {
+  for (char c : host) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' ||
+          c == '[' || c == ']')) {
+      return {};
+    }
+  }
+  return std::string(host);
+}
+
+// What the panel needs and nothing more: its own scripts and styles (Leaflet sets inline
+// styles), images from itself, data: (bundled icons) and the tile server, fetch and the
+// WebSocket to this host; never framed (clickjacking), no plugins, no <base>.
+std::string content_security_policy(const settings& cfg, std::string_view host_header) {
+  std::string img = "'self' data:";
+  if (auto t = tile_source(cfg.tiles_url); !t.empty()) img += " " + t;
+  std::string connect = "'self'";
+  if (auto h = safe_host(host_header); !h.empty()) connect += " ws://" + h + " wss://" + h;
+  return "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src " + img +
+         "; connect-src " + connect +
+         "; font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; "
+         "frame-ancestors 'none'";
+}
+
 }  // namespace
 
 bool serve_static(const request& req, const std::shared_ptr<responder>& r, const settings& cfg) {
@@ -53,6 +101,9 @@ bool serve_static(const request& req, const std::shared_ptr<responder>& r, const
   bool asset = path.rfind("/assets/", 0) == 0;
   res.set(bhttp::field::cache_control, asset ? "public, max-age=31536000, immutable" : "no-cache");
   res.set("Referrer-Policy", "no-referrer");
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Content-Security-Policy", content_security_policy(cfg, req[bhttp::field::host]));
+  res.set("X-Frame-Options", "DENY");  // frame-ancestors for browsers without CSP 3
   if (req.method() != bhttp::verb::head) res.body() = body.str();
   r->send(std::move(res));
   return true;

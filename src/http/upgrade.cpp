@@ -1,4 +1,6 @@
 // GET /ws: authorization before the upgrade completes (PROTOCOL.md §5).
+#include <algorithm>
+
 #include <boost/beast/http/field.hpp>
 
 #include "auth/visibility.hpp"
@@ -39,6 +41,30 @@ void refuse(const request& req, const std::shared_ptr<responder>& r, const servi
   r->send(std::move(res));
 }
 
+// Past a limit: 503 when the process is full (another gateway may have room), 429 when
+// this identity holds its share; both say when to retry.
+void refuse_limit(const request& req, const std::shared_ptr<responder>& r, limits::verdict why) {
+  unsigned status = 503;
+  std::string_view code = "server_full", message = "too many viewers on this server; retry later";
+  std::string_view name = "max_viewers";
+  if (why == limits::verdict::descriptors) {
+    message = "no descriptors left for viewers on this server; retry later";
+    name = "descriptors";
+  } else if (why == limits::verdict::per_token) {
+    status = 429;
+    code = "too_many_viewers";
+    message = "this token has too many viewers open (--max-viewers-per-token); close one";
+    name = "per_token";
+  }
+  if (refused_log.allow()) {
+    core::log(core::log_level::info, "ws refused " + std::to_string(status) + " " +
+                                         std::string(name) + " " + redact_target(req.target()));
+  }
+  auto res = error_response(status, code, message);
+  res.set(bhttp::field::retry_after, status == 429 ? "10" : "5");
+  r->send(std::move(res));
+}
+
 }  // namespace
 
 void handle_upgrade(const request& req, const std::shared_ptr<responder>& r, const settings& cfg,
@@ -48,10 +74,17 @@ void handle_upgrade(const request& req, const std::shared_ptr<responder>& r, con
     res.set(bhttp::field::retry_after, "1");
     return r->send(std::move(res));
   }
-  auto token = token_from_request(req, true);
+  // With any origin allowed, a cookie would let any site's page open a viewer as the
+  // signed-in user: only a token the page itself holds (header or query) counts then.
+  const bool any_origin = std::find(cfg.allowed_origins.begin(), cfg.allowed_origins.end(), "*") !=
+                          cfg.allowed_origins.end();
+  auto token = token_from_request(req, true, !any_origin);
   if (!token) {
     return refuse(req, r, svc, 401, "missing_token",
-                  "send a token: Authorization: Bearer, ?token= or the peyk_token cookie");
+                  any_origin ? "send a token: Authorization: Bearer or ?token= (with "
+                               "--allowed-origin '*' the peyk_token cookie is not accepted)"
+                             : "send a token: Authorization: Bearer, ?token= or the peyk_token "
+                               "cookie");
   }
   auto who = svc.tokens->verify(*token, core::now_s());
   if (!who) return refuse(req, r, svc, 401, who.error().code, who.error().message);
@@ -64,7 +97,13 @@ void handle_upgrade(const request& req, const std::shared_ptr<responder>& r, con
   auto proto = offers(req[bhttp::field::sec_websocket_protocol], "peyk.v1")
                    ? gateway::subprotocol::v1
                    : gateway::subprotocol::echo;
-  r->upgrade(*who, proto);
+  std::shared_ptr<void> lease;
+  if (svc.conn_limits) {
+    auto admitted = svc.conn_limits->admit_viewer(**who);
+    if (!admitted.lease) return refuse_limit(req, r, admitted.why);
+    lease = std::move(admitted.lease);
+  }
+  r->upgrade(*who, proto, std::move(lease));
 }
 
 }  // namespace peyk::http

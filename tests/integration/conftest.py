@@ -478,7 +478,8 @@ class Server:
     """One peyk process: `peyk <role> --listen 127.0.0.1:<port> ...args` (role: serve,
     ingest or gateway)."""
 
-    def __init__(self, args, env=None, secret=None, use_env_secret=True, port=None, role="serve"):
+    def __init__(self, args, env=None, secret=None, use_env_secret=True, port=None, role="serve",
+                 preexec_fn=None):
         require_binary()
         self.host = "127.0.0.1"
         self.port = port or free_port()
@@ -495,7 +496,8 @@ class Server:
         self._stderr = tempfile.NamedTemporaryFile(prefix="peyk-stderr-", suffix=".log", delete=False)
         self._stdout = tempfile.NamedTemporaryFile(prefix="peyk-stdout-", suffix=".log", delete=False)
         self.proc = subprocess.Popen([PEYK_BIN, *self.args], env=self.env, stdin=subprocess.DEVNULL,
-                                     stdout=self._stdout, stderr=self._stderr)
+                                     stdout=self._stdout, stderr=self._stderr,
+                                     preexec_fn=preexec_fn)
         self.pid = self.proc.pid
         self.http = requests.Session()
         self._viewers = []

@@ -1,12 +1,17 @@
 """Security review of the auth paths (issue 6, item 6; docs/security.md is the threat
 model that points here): algorithm confusion, key rotation and `kid`, the clock-skew
 window, tokens kept out of logs, metrics and error bodies, the Origin allow-list on /ws,
-and what the ingest API answers to a CORS preflight."""
+and what the ingest API answers to a CORS preflight. Issue 12, finding 7: short keys
+refused at start, a single Redis's password from a file, security headers on the panel's
+files, no cookie with `--allowed-origin '*'`."""
 
 import base64
 import hashlib
 import hmac
 import json
+import os
+import shutil
+import subprocess
 import time
 
 import jwt
@@ -14,7 +19,8 @@ import pytest
 import requests
 import websocket
 
-from conftest import b64url, mint, uid
+from conftest import (PEYK_BIN, REDIS_SERVER, b64url, clean_env, free_port, mint, run_peyk,
+                      uid, wait_until)
 
 try:
     from cryptography.hazmat.primitives import serialization
@@ -229,3 +235,142 @@ def test_ingest_answers_no_cors_and_takes_no_ambient_credentials(server):
     assert r.status_code == 415
     r = srv.post(courier, '{"latitude": 1, "longitude": 1}', content_type="text/plain")
     assert r.status_code == 415
+
+
+# ---------------------------------------------------------------------------------
+# issue 12, finding 7
+
+
+@pytest.mark.parametrize("env", [
+    {"PEYK_JWT_SECRET": "k" * 31},
+    {"PEYK_JWT_SECRET": "z9Q"},  # short, and in no word of the message
+    {"PEYK_JWT_SECRET": "k" * 40, "PEYK_JWT_PREVIOUS_SECRET": "old-" + "k" * 27},
+])
+def test_a_key_under_32_bytes_is_refused_at_start(peyk_bin, env):
+    for role in ("serve", "gateway"):
+        args = [role, "--listen", f"127.0.0.1:{free_port()}"]
+        if role == "gateway":
+            args += ["--redis", f"redis://127.0.0.1:{free_port()}"]
+        try:
+            r = run_peyk(args, env=env, timeout=10)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"`peyk {role}` started with a key under 32 bytes ({env})")
+        assert r.returncode != 0, r
+        assert "32" in r.stderr and "secret" in r.stderr.lower(), r.stderr
+        for v in env.values():
+            assert v not in r.stderr, "the key itself must never be printed"
+
+
+def test_a_32_byte_key_starts_and_demo_still_takes_a_short_one(server, tmp_path):
+    srv = server(secret="k" * 32)
+    assert srv.get("/healthz").status_code == 200
+    env = clean_env()
+    env["PEYK_JWT_SECRET"] = "short"
+    proc = subprocess.Popen([PEYK_BIN, "demo", "--couriers", "0", "--listen",
+                             f"127.0.0.1:{free_port()}"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        out = ""
+        deadline = time.monotonic() + 15
+        while "peyk demo is running" not in out and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            out += line
+        assert "peyk demo is running" in out, (out, proc.poll())
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _redis_with_password(tmp_path, password):
+    port = free_port()
+    proc = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp_path), "--requirepass", password],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    import redis as redis_py
+
+    def up():
+        try:
+            return redis_py.Redis(host="127.0.0.1", port=port, password=password,
+                                  socket_timeout=0.5).ping()
+        except redis_py.RedisError:
+            return False
+    wait_until(up, 10, what="redis-server with a password")
+    return proc, port
+
+
+def test_single_redis_takes_its_password_from_a_file(server, tmp_path):
+    if not shutil.which(REDIS_SERVER) and not os.path.isfile(REDIS_SERVER):
+        pytest.fail("redis-server is required (scripts/setup.sh installs it)")
+    password = "pw-" + uid("r")
+    proc, port = _redis_with_password(tmp_path, password)
+    try:
+        pw_file = tmp_path / "redis-password"
+        pw_file.write_text(password + "\n")
+        srv = server("--redis", f"redis://127.0.0.1:{port}", "--redis-password-file", str(pw_file))
+        srv.wait_ready()
+        viewer = srv.viewer(srv.admin_token())
+        courier = srv.courier_token(sub="pw-courier")
+        srv.post_ok(courier, {"latitude": 3.5, "longitude": 4.5})
+        viewer.collect_until(lambda l: str(l["user"]["id"]) == "pw-courier", timeout=10)
+        with open(f"/proc/{srv.pid}/cmdline", "rb") as f:
+            assert password.encode() not in f.read(), "the password is visible in ps"
+        assert password not in srv.stderr_text()
+        assert password not in srv.get("/metrics").text
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_a_wrong_redis_password_file_never_gets_ready(server, tmp_path):
+    proc, port = _redis_with_password(tmp_path, "right-" + uid("r"))
+    try:
+        pw_file = tmp_path / "redis-password"
+        pw_file.write_text("wrong-password")
+        srv = server("--redis", f"redis://127.0.0.1:{port}", "--redis-password-file", str(pw_file))
+        time.sleep(1.5)
+        assert srv.get("/readyz").status_code == 503
+        r = srv.post(srv.courier_token(), {"latitude": 1, "longitude": 1})
+        assert r.status_code == 503, r.text
+        assert "wrong-password" not in srv.stderr_text()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_panel_files_carry_csp_nosniff_and_referrer_policy(server, tmp_path):
+    (tmp_path / "index.html").write_text("<!doctype html><title>p</title>")
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / "a.js").write_text("console.log(1)")
+    srv = server("--web-root", str(tmp_path), "--tiles",
+                 "https://{s}.tiles.example.org/{z}/{x}/{y}.png")
+    for path in ("/", "/assets/a.js"):
+        r = srv.get(path)
+        assert r.status_code == 200, path
+        csp = r.headers.get("Content-Security-Policy", "")
+        directives = {d.split()[0]: d.split()[1:] for d in csp.split(";") if d.strip()}
+        assert directives.get("frame-ancestors") == ["'none'"], csp
+        assert directives.get("default-src") == ["'none'"], csp
+        assert directives.get("script-src") == ["'self'"], csp
+        assert "https://*.tiles.example.org" in directives.get("img-src", []), csp
+        assert f"ws://127.0.0.1:{srv.port}" in directives.get("connect-src", []), csp
+        assert r.headers.get("X-Content-Type-Options") == "nosniff"
+        assert r.headers.get("Referrer-Policy") == "no-referrer"
+    # the config the panel reads names the same tile server the policy allows
+    assert srv.get("/api/v1/config").json()["tiles"]["url"].startswith("https://{s}.tiles.example.org/")
+
+
+def test_any_origin_takes_no_cookie(server):
+    srv = server("--allowed-origin", "*")
+    admin = srv.admin_token()
+    evil = {"origin": "https://evil.example"}
+    # a page on any site could make the browser send the cookie: not a credential here
+    assert srv.ws_status(admin, carrier="cookie", **evil) == 401
+    assert srv.ws_status(admin, carrier="header", **evil) == 101
+    assert srv.ws_status(admin, carrier="query", **evil) == 101
+    # with a list of origins the cookie still works for them
+    srv2 = server("--allowed-origin", "https://panel.example")
+    assert srv2.ws_status(srv2.admin_token(), carrier="cookie",
+                          origin="https://panel.example") == 101

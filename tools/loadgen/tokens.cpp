@@ -32,14 +32,21 @@ token_book::token_book(const options& o, std::int64_t ttl_s)
     c["exp"] = exp;
     return c;
   };
+  // One identity per viewer (peyk admits at most --max-viewers-per-token viewers per
+  // identity, 16 by default), as many distinct users would connect.
   switch (o.role) {
     case viewer_role::admin:
-      viewers_.push_back(auth::sign_hs256(viewer_claims("loadgen-admin", o.role), o.jwt_secret));
+      viewers_.reserve(std::max<std::size_t>(o.viewers, 1));
+      for (std::size_t v = 0; v < std::max<std::size_t>(o.viewers, 1); ++v) {
+        viewers_.push_back(auth::sign_hs256(
+            viewer_claims("loadgen-admin-" + std::to_string(v), o.role), o.jwt_secret));
+      }
       break;
     case viewer_role::dispatcher:
-      for (std::size_t f = 0; f < fleets_; ++f) {
-        auto c = viewer_claims("loadgen-dispatcher-" + std::to_string(f), o.role);
-        c["fleets"] = json::array{json::string("fleet-" + std::to_string(f))};
+      viewers_.reserve(std::max<std::size_t>(o.viewers, 1));
+      for (std::size_t v = 0; v < std::max<std::size_t>(o.viewers, 1); ++v) {
+        auto c = viewer_claims("loadgen-dispatcher-" + std::to_string(v), o.role);
+        c["fleets"] = json::array{json::string("fleet-" + std::to_string(v % fleets_))};
         viewers_.push_back(auth::sign_hs256(c, o.jwt_secret));
       }
       break;

@@ -3,7 +3,8 @@
 // the claims that decide who sees whom: courier i (1-based id) drives in fleet
 // "fleet-<i % fleets>" on order "o<i>"; viewer v is a dispatcher of fleet "fleet-<v % fleets>"
 // or a customer of order "o<1 + v % couriers>"; viewers past --viewers (--customers) are
-// customers c = v - viewers of order "o<1 + c % couriers>".
+// customers c = v - viewers of order "o<1 + c % couriers>". Admins and dispatchers get one
+// identity (sub) per viewer; customers one per order, shared past --couriers.
 
 #include <cstdint>
 #include <string>
@@ -28,7 +29,7 @@ class token_book {
   std::size_t fleets_;
   std::size_t couriers_n_;
   std::size_t role_viewers_;
-  std::vector<std::string> viewers_;    // one per distinct claim set, not per viewer
+  std::vector<std::string> viewers_;    // admins, dispatchers: one per viewer; customers: per order
   std::vector<std::string> customers_;  // --customers: one per order watched
   std::vector<std::string> couriers_;
 };
