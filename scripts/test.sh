@@ -77,15 +77,21 @@ san_tests() {  # name dir rss-bound-mb
   ctest --test-dir "$dir" --output-on-failure -j"$JOBS" --timeout 300 -E '^clang_format$' \
     --output-junit "$OUT/junit/ctest-$name.xml" || status=1
   stage "integration tests under $name (pytest)"
-  # The 50k churn and the 10k-connection flood run at a fifth of their size here (the
-  # same code paths; the Release run above has them at full size), to keep CI well under
-  # 20 minutes. The 10k-courier slow viewer keeps its size: with less data than the
-  # stalled socket's buffers hold, it never stalls. The storms run over 20,000 couriers
-  # (100,000 and 250,000 in the Release run, where the snapshot cap is tested).
+  # A representative subset: every file runs, except the tests whose point is scale or
+  # timing rather than a code path the Release run does not already cover. Left to the
+  # Release run above (about 130 s there, 200 s under each sanitizer): the storms
+  # (test_storm.py), the 2,000,000-courier churn, the 10k-courier stalled viewer, the
+  # nothing-lost runs (Redis kill -9 and gateway restart) and the Redis Cluster burst
+  # reproductions. The 50k churn and the 10k-connection flood run at a fifth of their size
+  # here (the same code paths).
   PEYK_BIN="$ROOT/$dir/peyk" PEYK_RSS_GROWTH_BOUND_MB=$3 PEYK_CHURN_VIEWERS=10000 \
-    PEYK_FLOOD_CONNECTIONS=2000 PEYK_STORM_COURIERS=20000 PEYK_STORM_CUSTOMERS=200 \
-    PEYK_STORM_ADMINS=10 PEYK_STORM_BIG_COURIERS=20000 /usr/bin/python3 -m pytest -q \
-    -p no:cacheprovider tests/integration -o junit_suite_name="integration-$name" \
+    PEYK_FLOOD_CONNECTIONS=2000 /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+    tests/integration --ignore=tests/integration/test_storm.py \
+    --ignore=tests/integration/test_nothing_lost.py \
+    --ignore=tests/integration/test_cluster_burst.py \
+    --deselect=tests/integration/test_liveness.py::test_churn_of_distinct_couriers_returns_memory \
+    --deselect=tests/integration/test_slow_viewer.py::test_10k_couriers_past_a_stalled_viewer \
+    -o junit_suite_name="integration-$name" \
     --junitxml="$OUT/junit/integration-$name.xml" || status=1
 }
 export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1
