@@ -104,6 +104,33 @@ TEST(RedisBroker, AuthenticatesAndSelectsTheDatabase) {
   bad.stop();
 }
 
+// can_publish() is what ingest answers 503 on; ready() is what /readyz and viewers wait
+// for. A `peyk serve --redis` whose subscription is refused still publishes (other
+// gateways deliver), and is never ready (issue #12, finding 7: one connected() meant both).
+TEST(RedisBroker, PublishesWhileItsSubscriptionIsRefused) {
+  redis_server redis(free_port());
+  ASSERT_EQ(std::system(("redis-cli -p " + std::to_string(redis.port) +
+                         " ACL SETUSER default -subscribe >/dev/null")
+                            .c_str()),
+            0);
+  core::metrics m;
+  redis_config cfg;
+  cfg.port = static_cast<unsigned short>(redis.port);
+  cfg.max_backoff = 200ms;
+  collector c;
+  redis_broker b(cfg, m);
+  b.subscribe(std::ref(c));
+  b.start();
+  ASSERT_TRUE(eventually([&] { return b.can_publish(); }));
+  EXPECT_EQ(publish_sync(b, loc("3", 35.3)), true);
+  std::this_thread::sleep_for(1s);  // a few subscription attempts, each refused
+  EXPECT_FALSE(b.ready());
+  EXPECT_TRUE(b.can_publish());
+  EXPECT_EQ(m.broker_connected.value(), 0);
+  EXPECT_EQ(c.size(), 0u);
+  b.stop();
+}
+
 TEST(RedisBroker, NewSubscriberWarmsFromTheLastKnownHash) {
   redis_server redis(free_port());
   core::metrics m;
