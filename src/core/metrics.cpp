@@ -108,6 +108,22 @@ std::string metrics::render() const {
          cluster_partitions_subscribed);
   simple(out, "peyk_publish_errors_total", "counter", "Publishes the broker refused.",
          publish_errors);
+  simple(out, "peyk_history_unavailable_total", "counter",
+         "Ingest requests answered 503 history_unavailable (the point was not recorded).",
+         history_unavailable);
+  simple(out, "peyk_history_queries_refused_total", "counter",
+         "Track queries refused with 503 history_busy (--max-history-queries at once).",
+         history_queries_refused);
+  header(out, "peyk_history_queries_total", "counter", "Track queries, by HTTP status.");
+  for (std::size_t s = 0; s < history_queries_by_status.size(); ++s) {
+    auto v = history_queries_by_status[s].value();
+    if (v == 0) continue;
+    out += "peyk_history_queries_total{status=\"" + std::to_string(s) + "\"} " +
+           std::to_string(v) + "\n";
+  }
+  header(out, "peyk_history_query_latency_seconds", "histogram",
+         "From a track query's request to its answer (every page of a summary).");
+  history_query_latency.render(out, "peyk_history_query_latency_seconds", "");
   simple(out, "peyk_couriers", "gauge", "Couriers whose last location is kept here.", couriers);
   simple(out, "peyk_couriers_offline_total", "counter",
          "Couriers reported offline: silent for --offline-after.", couriers_offline);

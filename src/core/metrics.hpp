@@ -72,6 +72,10 @@ struct metrics {
   counter cluster_redirects;            // MOVED / ASK replies followed
   gauge cluster_partitions_subscribed;  // sharded channels subscribed here
   counter publish_errors;
+  counter history_unavailable;      // ingest requests answered 503 history_unavailable
+  counter history_queries_refused;  // track queries refused: --max-history-queries reached
+  std::array<counter, 600> history_queries_by_status;  // track queries; index = HTTP status
+  histogram history_query_latency;                     // a track query, request to answer
   gauge couriers;              // couriers in the last-known store
   counter couriers_offline;    // couriers reported offline (silent past --offline-after)
   counter couriers_forgotten;  // couriers forgotten (silent past --courier-ttl)
