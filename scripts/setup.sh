@@ -11,6 +11,7 @@ PKGS=(
   libssl-dev libhiredis-dev libgtest-dev libgmock-dev libbenchmark-dev
   redis-server redis-tools haproxy curl   # redis-cli, haproxy: the Redis Cluster test (test_cluster.py)
   faketime                                 # an ingest whose clock runs ahead (test_liveness.py)
+  libxml2-utils                            # xmllint: GPX output checked against the GPX 1.1 schema
   python3 python3-pytest python3-websocket python3-requests python3-jwt python3-redis
   chromium
 )
