@@ -12,6 +12,7 @@ PKGS=(
   libsqlite3-dev sqlite3   # history's SQLite backend (--history sqlite:PATH); the CLI to inspect a file
   redis-server redis-tools haproxy curl   # redis-cli, haproxy: the Redis Cluster test (test_cluster.py)
   faketime                                 # an ingest whose clock runs ahead (test_liveness.py)
+  libxml2-utils                            # xmllint: GPX output checked against the GPX 1.1 schema
   python3 python3-pytest python3-websocket python3-requests python3-jwt python3-redis
   chromium
 )
