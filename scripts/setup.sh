@@ -10,6 +10,7 @@ PKGS=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev
   libssl-dev libhiredis-dev libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev sqlite3   # history's SQLite backend (--history sqlite:PATH); the CLI to inspect a file
+  libpq-dev postgresql-15   # history's PostgreSQL backend (libpq) and a server for its tests
   redis-server redis-tools haproxy curl   # redis-cli, haproxy: the Redis Cluster test (test_cluster.py)
   faketime                                 # an ingest whose clock runs ahead (test_liveness.py)
   libxml2-utils                            # xmllint: GPX output checked against the GPX 1.1 schema

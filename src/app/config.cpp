@@ -298,7 +298,8 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
         if (vm.count("history")) {
           cfg.history = history;
         } else if (records_by_default) {
-          cfg.history = "sqlite:" + (std::filesystem::path(cfg.data_dir) / "history.sqlite").string();
+          cfg.history =
+              "sqlite:" + (std::filesystem::path(cfg.data_dir) / "history.sqlite").string();
         } else {
           cfg.history = "off";
         }

@@ -277,16 +277,16 @@ TEST(HistoryFlags, DefaultsPerCommand) {
 TEST(HistoryFlags, BadValuesAreClearAndNeverEchoAPassword) {
   int code = -1;
   std::string msg;
-  for (auto bad : std::vector<std::vector<const char*>>{
-           {"--history", "mysql://root:hunter2@db/x"},
-           {"--history", "sqlite:"},
-           {"--history", "postgres://hunter2"},
-           {"--history", "postgresql://u:hunter2@h:1/"},
-           {"--history-retention", "0"},
-           {"--history-retention", "10y"},
-           {"--history-retention", "3651d"},
-           {"--max-history-queries", "0"},
-           {"--data-dir", ""}}) {
+  for (auto bad :
+       std::vector<std::vector<const char*>>{{"--history", "mysql://root:hunter2@db/x"},
+                                             {"--history", "sqlite:"},
+                                             {"--history", "postgres://hunter2"},
+                                             {"--history", "postgresql://u:hunter2@h:1/"},
+                                             {"--history-retention", "0"},
+                                             {"--history-retention", "10y"},
+                                             {"--history-retention", "3651d"},
+                                             {"--max-history-queries", "0"},
+                                             {"--data-dir", ""}}) {
     EXPECT_FALSE(command("serve", bad, code, msg)) << bad[1];
     EXPECT_EQ(code, 2);
     EXPECT_EQ(msg.find("hunter2"), std::string::npos) << msg;

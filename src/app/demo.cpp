@@ -145,14 +145,13 @@ int demo_main(int argc, const char* const* argv) {
         << "Watch it live with any WebSocket client, e.g.:\n  websocat -H 'Authorization: Bearer "
         << admin << "' "
         << "ws" << url.substr(4) << "/ws\n\n"
-        << (history == "off" ? std::string("Tracks are not recorded (--history off).\n\n")
-                             : "Tracks are recorded in " + history + "; the last 24 h of courier " +
-                                   (flags->couriers > 0 ? std::string("1000") : "10") +
-                                   " (also ?format=gpx, geojson or csv):\n  curl -s -H " +
-                                   "'Authorization: Bearer " + admin + "' \\\n    " + url +
-                                   "/api/v1/couriers/" +
-                                   (flags->couriers > 0 ? std::string("1000") : "10") +
-                                   "/track\n\n")
+        << (history == "off"
+                ? std::string("Tracks are not recorded (--history off).\n\n")
+                : "Tracks are recorded in " + history + "; the last 24 h of courier " +
+                      (flags->couriers > 0 ? std::string("1000") : "10") +
+                      " (also ?format=gpx, geojson or csv):\n  curl -s -H " +
+                      "'Authorization: Bearer " + admin + "' \\\n    " + url + "/api/v1/couriers/" +
+                      (flags->couriers > 0 ? std::string("1000") : "10") + "/track\n\n")
         << (flags->couriers > 0
                 ? std::to_string(flags->couriers) + " simulated couriers (ids 1000+) are " +
                       "driving around Tehran, carrying orders.\n"

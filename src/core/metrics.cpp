@@ -118,8 +118,8 @@ std::string metrics::render() const {
   for (std::size_t s = 0; s < history_queries_by_status.size(); ++s) {
     auto v = history_queries_by_status[s].value();
     if (v == 0) continue;
-    out += "peyk_history_queries_total{status=\"" + std::to_string(s) + "\"} " +
-           std::to_string(v) + "\n";
+    out += "peyk_history_queries_total{status=\"" + std::to_string(s) + "\"} " + std::to_string(v) +
+           "\n";
   }
   header(out, "peyk_history_query_latency_seconds", "histogram",
          "From a track query's request to its answer (every page of a summary).");

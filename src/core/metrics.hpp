@@ -76,7 +76,7 @@ struct metrics {
   counter history_queries_refused;  // track queries refused: --max-history-queries reached
   std::array<counter, 600> history_queries_by_status;  // track queries; index = HTTP status
   histogram history_query_latency;                     // a track query, request to answer
-  gauge couriers;              // couriers in the last-known store
+  gauge couriers;                                      // couriers in the last-known store
   counter couriers_offline;    // couriers reported offline (silent past --offline-after)
   counter couriers_forgotten;  // couriers forgotten (silent past --courier-ttl)
   counter ts_clamped;          // channel messages whose ts was in the future

@@ -34,8 +34,7 @@ response history_unavailable(const char* message) {
 
 response accepted(int interval) {
   return json_response(200, R"({"update_interval":")" + rate_text(interval) +
-                                R"(","update_interval_seconds":)" + std::to_string(interval) +
-                                "}");
+                                R"(","update_interval_seconds":)" + std::to_string(interval) + "}");
 }
 
 // The two completions a recorded request waits for (append and publish, any threads).

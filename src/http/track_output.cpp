@@ -70,8 +70,7 @@ bool format_allowed(track_kind what, output_format f) {
   return false;
 }
 
-response write_track(track_kind what, output_format f, const std::string& id,
-                     history::page page) {
+response write_track(track_kind what, output_format f, const std::string& id, history::page page) {
   const auto hf = to_history(f);
   response res{bhttp::status::ok, 11};
   res.set(bhttp::field::content_type, history::content_type(hf));

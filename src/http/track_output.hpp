@@ -25,8 +25,7 @@ std::optional<output_format> parse_output_format(std::string_view text);
 bool format_allowed(track_kind what, output_format f);
 
 // 200 with one page: `id` is the courier's (courier_track) or the order's (order_track).
-response write_track(track_kind what, output_format f, const std::string& id,
-                     history::page page);
+response write_track(track_kind what, output_format f, const std::string& id, history::page page);
 
 // A courier's summary over every page of a window.
 class summary_builder {

@@ -26,8 +26,8 @@ namespace bhttp = boost::beast::http;
 namespace {
 
 constexpr std::int64_t hour_us = 3600LL * 1'000'000;
-constexpr std::int64_t max_track_window_us = 24 * hour_us;   // track and summary
-constexpr std::int64_t max_replay_window_us = 1 * hour_us;   // /api/v1/tracks
+constexpr std::int64_t max_track_window_us = 24 * hour_us;  // track and summary
+constexpr std::int64_t max_replay_window_us = 1 * hour_us;  // /api/v1/tracks
 constexpr std::size_t max_limit = 50'000;
 
 core::log_limiter failure_log{2};
@@ -164,11 +164,11 @@ std::optional<response> parse_params(const boost::urls::url_view& u, track_reque
   }
   if (from_us >= to_us) return bad("from", "from must be before to");
   if (to_us - from_us > max_window) {
-    return std::optional<response>(refuse(
-        400, "window_too_long",
-        replay ? "the window (to - from) may be at most 1 h" : "the window (to - from) may be at "
-                                                               "most 24 h",
-        "to"));
+    return std::optional<response>(refuse(400, "window_too_long",
+                                          replay ? "the window (to - from) may be at most 1 h"
+                                                 : "the window (to - from) may be at "
+                                                   "most 24 h",
+                                          "to"));
   }
   t.q.from_us = from_us;
   t.q.to_us = to_us;
@@ -226,7 +226,6 @@ struct query_slot {
 
 // The answer to a read that failed.
 response read_failed(boost::system::error_code ec) {
-  if (!ec) return refuse(500, "internal", "no answer");
   if (ec == boost::system::errc::invalid_argument) {
     return refuse(400, "invalid_cursor", "cursor: not one this server gave (or for another query)",
                   "cursor");
@@ -257,8 +256,7 @@ struct summary_job : std::enable_shared_from_this<summary_job> {
   std::int64_t started_us;
 
   void next() {
-    store->read(q, [self = shared_from_this()](boost::system::error_code ec,
-                                                 history::page page) {
+    store->read(q, [self = shared_from_this()](boost::system::error_code ec, history::page page) {
       if (ec) return self->finish(read_failed(ec));
       for (const auto& p : page.points) self->acc.add(p);
       if (!page.next) return self->finish(self->acc.answer());
@@ -294,8 +292,8 @@ void handle_tracks(const request& req, const std::shared_ptr<responder>& r, cons
     r->send(std::move(res));
   };
   if (!svc.history) {
-    return answer(refuse(404, "not_found",
-                         "this process keeps no history (start it with --history)"));
+    return answer(
+        refuse(404, "not_found", "this process keeps no history (start it with --history)"));
   }
   if (req.method() != bhttp::verb::get) {
     auto res = refuse(405, "method_not_allowed", "use GET");
@@ -339,8 +337,8 @@ void handle_tracks(const request& req, const std::shared_ptr<responder>& r, cons
   if (in_flight->fetch_add(1, std::memory_order_acq_rel) >= cfg.max_history_queries) {
     in_flight->fetch_sub(1, std::memory_order_acq_rel);
     svc.metrics->history_queries_refused.inc();
-    return answer(refuse(503, "history_busy",
-                         "too many track queries in progress on this server; retry"));
+    return answer(
+        refuse(503, "history_busy", "too many track queries in progress on this server; retry"));
   }
   auto slot = std::make_shared<query_slot>(in_flight);
 
@@ -366,11 +364,13 @@ void handle_tracks(const request& req, const std::shared_ptr<responder>& r, cons
   auto shared_t = std::make_shared<track_request>(std::move(t));
   auto viewer = *who;
   svc.history->read(shared_t->q, [r, &svc, started, slot, shared_t, viewer, path](
-                                      boost::system::error_code ec, history::page page) mutable {
+                                     boost::system::error_code ec, history::page page) mutable {
     // Written here, on the store's thread, rather than on the connection's, which also
     // serves viewers: a 50,000-point page is tens of milliseconds of formatting.
-    response res = read_failed(ec);
-    if (!ec) {
+    response res;
+    if (ec) {
+      res = read_failed(ec);
+    } else {
       if (viewer->role == auth::role::customer) only_own_orders(page, *viewer);
       auto next = page.next;
       res = write_track(shared_t->what, shared_t->format, shared_t->id, std::move(page));
