@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <semaphore>
 #include <thread>
 
 #include "core/metrics.hpp"
@@ -46,36 +47,36 @@ location_ptr sample(int courier, std::int64_t t) {
 // outstanding; returns points/s.
 double write_rate(postgres_store& s, std::size_t total, std::size_t per_append,
                   std::size_t in_flight) {
-  std::atomic<std::size_t> outstanding{0}, failed{0}, done{0};
+  std::atomic<std::size_t> failed{0};
+  std::counting_semaphore<1 << 20> slots(static_cast<std::ptrdiff_t>(in_flight));
   auto t_base = now_us();
   std::size_t appends = total / per_append;
   auto before = s.stats();
   auto start = clock_type::now();
   for (std::size_t a = 0; a < appends; ++a) {
-    while (outstanding.load() >= in_flight) std::this_thread::yield();
+    slots.acquire();  // blocks (no spinning: the producer shares 2 cores with PostgreSQL)
     std::vector<location_ptr> batch;
     batch.reserve(per_append);
     for (std::size_t k = 0; k < per_append; ++k) {
       auto i = a * per_append + k;
       batch.push_back(sample(static_cast<int>(i % 1000), t_base + static_cast<std::int64_t>(i)));
     }
-    ++outstanding;
     s.append(batch, [&](boost::system::error_code ec) {
       if (ec) ++failed;
-      --outstanding;
-      ++done;
+      slots.release();
     });
   }
-  while (done.load() < appends) std::this_thread::sleep_for(100us);
+  for (std::size_t k = 0; k < in_flight; ++k) slots.acquire();  // every append completed
   double secs = std::chrono::duration<double>(clock_type::now() - start).count();
   auto after = s.stats();
   auto tx = after.transactions - before.transactions;
-  std::printf("  %zu points in appends of %zu, %zu in flight: %.2f s, %.0f points/s, %llu "
-              "transactions (%.0f points each), %zu failed\n",
-              total, per_append, in_flight, secs, static_cast<double>(total) / secs,
-              static_cast<unsigned long long>(tx),
-              tx ? static_cast<double>(after.points - before.points) / static_cast<double>(tx) : 0,
-              failed.load());
+  std::printf(
+      "  %zu points in appends of %zu, %zu in flight: %.2f s, %.0f points/s, %llu "
+      "transactions (%.0f points each), %zu failed\n",
+      total, per_append, in_flight, secs, static_cast<double>(total) / secs,
+      static_cast<unsigned long long>(tx),
+      tx ? static_cast<double>(after.points - before.points) / static_cast<double>(tx) : 0,
+      failed.load());
   return static_cast<double>(total) / secs;
 }
 
@@ -92,7 +93,9 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<test_support::pg_server> server;
   if (url.empty()) {
-    server = std::make_unique<test_support::pg_server>(fsync);
+    // PostgreSQL's default shared_buffers (the tests' servers take 32 MB).
+    server = std::make_unique<test_support::pg_server>(
+        fsync, std::vector<std::string>{"shared_buffers=128MB"});
     url = server->create_database("bench");
     std::printf("PostgreSQL 15 of our own, fsync %s, port %d\n", fsync ? "on" : "off",
                 server->port());
@@ -142,14 +145,16 @@ int main(int argc, char** argv) {
 
   if (server) {
     auto count = std::stod(server->scalar("bench", "SELECT count(*) FROM peyk_points"));
-    auto sizes = server->sql("bench",
-                             "SELECT sum(pg_total_relation_size(relid)), sum(pg_relation_size(relid)) "
-                             "FROM pg_partition_tree('peyk_points') WHERE isleaf");
+    auto sizes =
+        server->sql("bench",
+                    "SELECT sum(pg_total_relation_size(relid)), sum(pg_relation_size(relid)) "
+                    "FROM pg_partition_tree('peyk_points') WHERE isleaf");
     auto total = std::stod(sizes[0][0]);
     auto heap = std::stod(sizes[0][1]);
-    std::printf("on disk: %.0f points, %.1f bytes/point in all (table %.1f, indexes and the rest "
-                "%.1f)\n",
-                count, total / count, heap / count, (total - heap) / count);
+    std::printf(
+        "on disk: %.0f points, %.1f bytes/point in all (table %.1f, indexes and the rest "
+        "%.1f)\n",
+        count, total / count, heap / count, (total - heap) / count);
   }
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <unordered_set>
 
 #include <boost/system/errc.hpp>
 
@@ -69,6 +70,9 @@ struct postgres_store::impl {
   std::atomic<std::uint64_t> transactions{0}, points{0}, appends{0}, refused{0}, expired{0},
       created{0}, dropped{0}, connects{0};
   std::mt19937_64 rng{std::random_device{}()};
+  // (order, day, courier) already in peyk_order_days: the writer thread's own.
+  std::unordered_set<std::string> order_days_known;
+  static constexpr std::size_t max_known_order_days = 200'000;
 
   std::int64_t horizon() const {
     if (opt.retention.count() <= 0) return std::numeric_limits<std::int64_t>::min();
@@ -109,6 +113,7 @@ struct postgres_store::impl {
 
   std::unique_ptr<pg::connection> connect_writer(std::set<std::int64_t>& days) {
     auto c = std::make_unique<pg::connection>(target);
+    order_days_known.clear();  // the database may not be the one we knew (a restore)
     // A 200 means durable: a database (or role) configured with synchronous_commit off
     // would acknowledge COMMITs it may still lose.
     auto sc = c->exec("SHOW synchronous_commit");
@@ -141,19 +146,36 @@ struct postgres_store::impl {
     return want;
   }
 
-  // One transaction for `batch`; throws pg::error.
-  static void transaction(pg::connection& c, std::span<pending> batch) {
+  // One transaction for `batch`: its points, and the order days this writer has not
+  // recorded yet. Throws pg::error.
+  void transaction(pg::connection& c, std::span<pending> batch) {
     std::vector<std::string_view> pieces{pg::copy_header()};
-    for (auto& p : batch) pieces.push_back(p.rows.tuples);
+    std::vector<std::string> new_order_days;
+    for (auto& p : batch) {
+      pieces.push_back(p.rows.tuples);
+      for (auto& k : p.rows.order_days) {
+        if (!order_days_known.contains(k)) new_order_days.push_back(k);
+      }
+    }
     pieces.push_back(pg::copy_trailer());
+    std::sort(new_order_days.begin(), new_order_days.end());  // one lock order for all writers
+    new_order_days.erase(std::unique(new_order_days.begin(), new_order_days.end()),
+                         new_order_days.end());
     try {
       c.exec("BEGIN");
       c.copy_in(pg::copy_sql, pieces);
+      if (!new_order_days.empty()) {
+        c.exec(pg::order_days_sql, pg::order_days_params(new_order_days), false);
+      }
       c.exec("COMMIT");  // acknowledged: durable (synchronous_commit is not off)
     } catch (...) {
       c.rollback_if_open();
       throw;
     }
+    if (order_days_known.size() + new_order_days.size() > max_known_order_days) {
+      order_days_known.clear();  // re-adding one costs an ON CONFLICT DO NOTHING
+    }
+    order_days_known.insert(new_order_days.begin(), new_order_days.end());
   }
 
   // Fails every append of `batch`; false when the connection is lost.

@@ -58,8 +58,10 @@ using rows = std::vector<std::vector<std::string>>;
 
 class pg_server {
  public:
-  // fsync: the server's fsync setting (on for durability, off where only speed matters).
-  explicit pg_server(bool fsync) : fsync_(fsync), port_(free_port()) {
+  // fsync: the server's fsync setting (on for durability, off where only speed matters);
+  // settings: more -c NAME=VALUE (later ones win).
+  explicit pg_server(bool fsync, std::vector<std::string> settings = {})
+      : fsync_(fsync), settings_(std::move(settings)), port_(free_port()) {
     passwd* pw = ::getpwnam("postgres");
     if (!pw) throw std::runtime_error("no `postgres` user (install postgresql-15)");
     uid_ = pw->pw_uid;
@@ -89,10 +91,17 @@ class pg_server {
   // The server in the foreground (`postgres`), on the same port and data as before.
   void start() {
     if (pid_ > 0) return;
-    pid_ =
-        spawn({pg_bin("postgres"), "-D", data(), "-p", std::to_string(port_), "-k", dir_, "-c",
-               "listen_addresses=127.0.0.1", "-c", std::string("fsync=") + (fsync_ ? "on" : "off"),
-               "-c", "max_connections=100", "-c", "shared_buffers=32MB"});
+    std::vector<std::string> args{pg_bin("postgres"),    "-D", data(), "-p",
+                                  std::to_string(port_), "-k", dir_};
+    std::vector<std::string> all{std::string("fsync=") + (fsync_ ? "on" : "off"),
+                                 "listen_addresses=127.0.0.1", "max_connections=100",
+                                 "shared_buffers=32MB"};
+    all.insert(all.end(), settings_.begin(), settings_.end());  // later ones win
+    for (auto& setting : all) {
+      args.push_back("-c");
+      args.push_back(setting);
+    }
+    pid_ = spawn(args);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     auto conninfo = super_conninfo("postgres");
     while (PQping(conninfo.c_str()) != PQPING_OK) {
@@ -258,6 +267,7 @@ class pg_server {
   }
 
   bool fsync_;
+  std::vector<std::string> settings_;
   int port_;
   std::string dir_;
   uid_t uid_ = 0;
