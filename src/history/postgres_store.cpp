@@ -328,35 +328,41 @@ struct postgres_store::impl {
     auto stmt = pg::build_select(q, limit);
     if (!stmt) return j.done(errc::make_error_code(errc::invalid_argument), {});
     if (q.from_us >= q.to_us || (q.fleets_filter && q.fleets.empty())) return j.done({}, {});
-    if (!c) {
-      if (clock::now() < retry_after) {
-        return j.done(errc::make_error_code(errc::not_connected), {});
+    // A connection found dead (a restarted server, a terminated backend) is replaced and
+    // the read tried once more: reads are idempotent.
+    for (int attempt = 0;; ++attempt) {
+      bool fresh = !c;
+      if (!c) {
+        if (clock::now() < retry_after) {
+          return j.done(errc::make_error_code(errc::not_connected), {});
+        }
+        try {
+          c = std::make_unique<pg::connection>(target);
+          c->exec("SET statement_timeout = '30s'");
+        } catch (const pg::error& e) {
+          c.reset();
+          retry_after = clock::now() + std::chrono::seconds(1);
+          log(core::log_level::warn, std::string("read connection failed: ") + e.what());
+          return j.done(errc::make_error_code(errc::not_connected), {});
+        }
       }
+      page out;
       try {
-        c = std::make_unique<pg::connection>(target);
-        c->exec("SET statement_timeout = '30s'");
+        auto r = c->exec(stmt->sql, stmt->params, true);
+        auto rows = pg::decode_rows(r.get());
+        if (rows.points.size() > limit) {
+          rows.points.resize(limit);
+          out.next = pg::make_cursor(q.what, rows.points.back(), rows.seqs[limit - 1]);
+        }
+        out.points = std::move(rows.points);
       } catch (const pg::error& e) {
-        c.reset();
-        retry_after = clock::now() + std::chrono::seconds(1);
-        log(core::log_level::warn, std::string("read connection failed: ") + e.what());
-        return j.done(errc::make_error_code(errc::not_connected), {});
+        if (e.lost) c.reset();
+        if (e.lost && !fresh && attempt == 0) continue;
+        log(core::log_level::warn, std::string("read failed: ") + e.what());
+        return j.done(errc::make_error_code(e.lost ? errc::not_connected : errc::io_error), {});
       }
+      return j.done({}, std::move(out));
     }
-    page out;
-    try {
-      auto r = c->exec(stmt->sql, stmt->params, true);
-      auto rows = pg::decode_rows(r.get());
-      if (rows.points.size() > limit) {
-        rows.points.resize(limit);
-        out.next = pg::make_cursor(q.what, rows.points.back(), rows.seqs[limit - 1]);
-      }
-      out.points = std::move(rows.points);
-    } catch (const pg::error& e) {
-      if (e.lost) c.reset();
-      log(core::log_level::warn, std::string("read failed: ") + e.what());
-      return j.done(errc::make_error_code(e.lost ? errc::not_connected : errc::io_error), {});
-    }
-    j.done({}, std::move(out));
   }
 
   // ---- maintenance
