@@ -440,6 +440,9 @@ TEST_F(PostgresStore, SpecIsCheckedAndThePasswordNeverLogged) {
     }
   }
   EXPECT_EQ(pg::redact("postgres://peyk:hunter2@h:1/db"), "postgres://peyk:***@h:1/db");
+  EXPECT_EQ(pg::redact("postgresql://peyk:a@b@h:1/db?sslmode=require&sslpassword=hunter2&x=1"),
+            "postgresql://peyk:***@h:1/db?sslmode=require&sslpassword=***&x=1");
+  EXPECT_EQ(pg::redact("postgres://peyk@h/db"), "postgres://peyk@h/db");
   // A percent-escaped password reaches the server decoded.
   server_->sql("postgres", "CREATE ROLE odd LOGIN PASSWORD 'p@ss:w/rd'");
   server_->sql("postgres", "GRANT ALL ON DATABASE " + db_ + " TO odd");
