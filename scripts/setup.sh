@@ -9,6 +9,7 @@ PKGS=(
   libclang-rt-14-dev llvm   # sanitizer and libFuzzer runtimes (only recommended by clang), llvm-symbolizer
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev
   libssl-dev libhiredis-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libsqlite3-dev sqlite3   # history's SQLite backend (--history sqlite:PATH); the CLI to inspect a file
   redis-server redis-tools haproxy curl   # redis-cli, haproxy: the Redis Cluster test (test_cluster.py)
   faketime                                 # an ingest whose clock runs ahead (test_liveness.py)
   libpq-dev postgresql-15                  # history --history postgres:// (PROTOCOL.md §7); tests run their own server

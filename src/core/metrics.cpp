@@ -115,6 +115,16 @@ std::string metrics::render() const {
          "Couriers forgotten: silent for --courier-ttl.", couriers_forgotten);
   simple(out, "peyk_ts_clamped_total", "counter",
          "Channel messages whose ts was more than 5 s in the future, clamped to now.", ts_clamped);
+  simple(out, "peyk_history_points_total", "counter", "Points committed to history (tracks).",
+         history_points);
+  simple(out, "peyk_history_commits_total", "counter",
+         "History transactions committed (each groups the appends that waited for it).",
+         history_commits);
+  simple(out, "peyk_history_refused_total", "counter",
+         "History appends refused: history not writable, or too many points queued.",
+         history_refused);
+  simple(out, "peyk_history_pending_points", "gauge",
+         "Points queued for history and not yet committed.", history_pending);
   header(out, "peyk_ingest_requests_total", "counter", "Ingest API requests, by HTTP status.");
   for (std::size_t s = 0; s < ingest_by_status.size(); ++s) {
     auto v = ingest_by_status[s].value();
@@ -128,6 +138,9 @@ std::string metrics::render() const {
   header(out, "peyk_ingest_latency_seconds", "histogram",
          "From an ingest request read to its answer.");
   ingest_latency.render(out, "peyk_ingest_latency_seconds", "");
+  header(out, "peyk_history_commit_seconds", "histogram",
+         "One history transaction, from its start to durable (group commit).");
+  history_commit_latency.render(out, "peyk_history_commit_seconds", "");
   return out;
 }
 

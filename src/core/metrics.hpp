@@ -76,9 +76,14 @@ struct metrics {
   counter couriers_offline;    // couriers reported offline (silent past --offline-after)
   counter couriers_forgotten;  // couriers forgotten (silent past --courier-ttl)
   counter ts_clamped;          // channel messages whose ts was in the future
+  counter history_points;      // points committed to history (tracks)
+  counter history_commits;     // history transactions (group commit: many appends each)
+  counter history_refused;     // appends refused: history not writable, or its queue full
+  gauge history_pending;       // points queued for history, not yet committed
   std::array<counter, 600> ingest_by_status;  // index = HTTP status
   histogram delivery_latency;                 // ts -> handed to the socket
   histogram ingest_latency;                   // request read -> answered
+  histogram history_commit_latency;           // one history transaction, begin -> durable
 
   std::string render() const;
 };

@@ -5,30 +5,7 @@
 #include <charconv>
 #include <cmath>
 
-#include "core/timestamp.hpp"
 #include "history/postgres_schema.hpp"
-
-namespace peyk::history {
-
-// TODO(merge): history.cpp owns this
-point to_point(const core::location& l) {
-  point p;
-  p.courier_id = l.courier_id;
-  p.name = l.username;
-  p.fleet = l.fleet;
-  p.orders = l.orders;
-  p.latitude = l.latitude;
-  p.longitude = l.longitude;
-  p.accuracy = l.accuracy;
-  p.speed = l.speed;
-  p.heading = l.heading;
-  p.ts_us = l.ts_us;
-  if (!l.recorded_at.empty()) p.recorded_us = core::parse_rfc3339_us(l.recorded_at);
-  p.t_us = p.recorded_us.value_or(p.ts_us);
-  return p;
-}
-
-}  // namespace peyk::history
 
 namespace peyk::history::pg {
 

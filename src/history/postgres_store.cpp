@@ -11,6 +11,7 @@
 #include <boost/system/errc.hpp>
 
 #include "core/log.hpp"
+#include "core/metrics.hpp"
 #include "history/postgres_conn.hpp"
 #include "history/postgres_rows.hpp"
 #include "history/postgres_schema.hpp"
@@ -90,6 +91,7 @@ struct postgres_store::impl {
     auto q = std::move(queue);
     queue.clear();
     queued_points = 0;
+    metrics.history_pending.set(0);
     l.unlock();
     for (auto& p : q) p.done(ec);
     l.lock();
@@ -195,7 +197,12 @@ struct postgres_store::impl {
     }
     for (int attempt = 0;; ++attempt) {
       try {
+        auto began = clock::now();
         transaction(c, batch);
+        metrics.history_commit_latency.observe_us(
+            std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - began).count());
+        metrics.history_commits.inc();
+        for (auto& p : batch) metrics.history_points.inc(p.rows.points);
         ++transactions;
         for (auto& p : batch) points += p.rows.points;
         appends += batch.size();
@@ -289,6 +296,7 @@ struct postgres_store::impl {
           queue.pop_front();
         }
         queued_points -= n;
+        metrics.history_pending.set(static_cast<std::int64_t>(queued_points));
       }
       if (!write(*c, days, batch)) {
         c.reset();
@@ -411,6 +419,7 @@ void postgres_store::append(std::span<const location_ptr> batch, append_handler 
   auto& i = *impl_;
   auto refuse = [&](errc::errc_t e) {
     ++i.refused;
+    i.metrics.history_refused.inc();
     done(errc::make_error_code(e));
   };
   if (!i.up) return refuse(errc::not_connected);
@@ -430,9 +439,11 @@ void postgres_store::append(std::span<const location_ptr> batch, append_handler 
   if (i.queued_points + p.rows.points > i.opt.max_pending_points) {
     l.unlock();
     ++i.refused;
+    i.metrics.history_refused.inc();
     return p.done(errc::make_error_code(errc::no_buffer_space));
   }
   i.queued_points += p.rows.points;
+  i.metrics.history_pending.set(static_cast<std::int64_t>(i.queued_points));
   i.queue.push_back(std::move(p));
   l.unlock();
   i.cv.notify_one();

@@ -318,6 +318,10 @@ TEST_F(PostgresStore, ConcurrentAppendsShareTransactions) {
   auto st = s->stats();
   EXPECT_EQ(st.points, static_cast<std::uint64_t>(n));
   EXPECT_LT(st.transactions, static_cast<std::uint64_t>(n / 4)) << "group commit";
+  EXPECT_EQ(metrics_.history_points.value(), static_cast<std::uint64_t>(n));
+  EXPECT_EQ(metrics_.history_commits.value(), st.transactions);
+  EXPECT_EQ(metrics_.history_commit_latency.count(), st.transactions);
+  EXPECT_EQ(metrics_.history_pending.value(), 0);
   EXPECT_EQ(sql1("SELECT count(*) FROM peyk_points"), std::to_string(n));
 }
 
@@ -344,6 +348,7 @@ TEST_F(PostgresStore, BatchBoundAndPendingBound) {
     refused_inline = ec == boost::system::errc::no_buffer_space;
   });
   EXPECT_TRUE(refused_inline) << "past max_pending_points: refused at once";
+  EXPECT_EQ(metrics_.history_refused.value(), 1u);
 }
 
 TEST_F(PostgresStore, BadTextFailsAloneNotItsGroup) {
