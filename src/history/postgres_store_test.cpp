@@ -454,6 +454,9 @@ TEST_F(PostgresStore, SpecIsCheckedAndThePasswordNeverLogged) {
   server_->sql(db_, "GRANT ALL ON SCHEMA public TO odd");
   auto odd =
       "postgres://odd:p%40ss%3Aw%2Frd@127.0.0.1:" + std::to_string(server_->port()) + "/" + db_;
+  EXPECT_STREQ(open_store(odd, options{}, metrics_)->name(), "postgres");
+  EXPECT_THROW(open_store("postgres://odd:x@127.0.0.1/", options{}, metrics_),
+               std::invalid_argument);
   postgres_store good(odd, options{}, metrics_);
   good.start();
   EXPECT_TRUE(good.ready());
