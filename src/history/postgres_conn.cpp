@@ -2,6 +2,8 @@
 
 #include <poll.h>
 
+#include <cctype>
+
 #include <boost/url/parse.hpp>
 
 #include "core/log.hpp"
@@ -21,17 +23,36 @@ const std::pair<const char*, const char*> defaults[] = {
 }  // namespace
 
 std::string redact(const std::string& spec) {
-  // Masks what sits between "//user:" and the last '@' of the authority, parsed or not.
-  auto scheme_end = spec.find("://");
-  if (scheme_end == std::string::npos) return spec;
+  // Masks what sits between "//user:" and the last '@' of the authority, parsed or not,
+  // and the value of any query parameter named like a password (sslpassword...).
+  std::string out = spec;
+  auto scheme_end = out.find("://");
+  if (scheme_end == std::string::npos) return out;
   auto auth_begin = scheme_end + 3;
-  auto auth_end = spec.find_first_of("/?#", auth_begin);
-  if (auth_end == std::string::npos) auth_end = spec.size();
-  auto at = spec.rfind('@', auth_end);
-  if (at == std::string::npos || at < auth_begin) return spec;
-  auto colon = spec.find(':', auth_begin);
-  if (colon == std::string::npos || colon > at) return spec;
-  return spec.substr(0, colon + 1) + "***" + spec.substr(at);
+  auto auth_end = out.find_first_of("/?#", auth_begin);
+  if (auth_end == std::string::npos) auth_end = out.size();
+  auto at = out.rfind('@', auth_end);
+  if (at != std::string::npos && at >= auth_begin) {
+    auto colon = out.find(':', auth_begin);
+    if (colon != std::string::npos && colon < at)
+      out = out.substr(0, colon + 1) + "***" + out.substr(at);
+  }
+  auto q = out.find('?');
+  for (std::size_t k = q; k != std::string::npos && k < out.size();) {
+    auto end = out.find('&', k + 1);
+    auto eq = out.find('=', k + 1);
+    if (end == std::string::npos) end = out.size();
+    if (eq != std::string::npos && eq < end) {
+      std::string key = out.substr(k + 1, eq - k - 1);
+      for (auto& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (key.find("pass") != std::string::npos) {
+        out = out.substr(0, eq + 1) + "***" + out.substr(end);
+        end = eq + 4;
+      }
+    }
+    k = end < out.size() ? end : std::string::npos;
+  }
+  return out;
 }
 
 target parse_spec(const std::string& spec) {

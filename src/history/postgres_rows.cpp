@@ -5,7 +5,6 @@
 #include <charconv>
 #include <cmath>
 
-#include "core/timestamp.hpp"
 #include "history/postgres_schema.hpp"
 
 namespace peyk::history::pg {
@@ -236,6 +235,12 @@ bool encode(std::span<const location_ptr> batch, std::int64_t horizon_us, encode
     if (std::find(out.days.begin(), out.days.end(), day) == out.days.end()) {
       out.days.push_back(day);
     }
+    for (auto& o : p.orders) {
+      auto key = order_day_key(o, day, p.courier_id);
+      if (std::find(out.order_days.begin(), out.order_days.end(), key) == out.order_days.end()) {
+        out.order_days.push_back(std::move(key));
+      }
+    }
     auto& b = out.tuples;
     put16(b, copy_fields);
     put32(b, 8);
@@ -259,6 +264,31 @@ bool encode(std::span<const location_ptr> batch, std::int64_t horizon_us, encode
     ++out.points;
   }
   return true;
+}
+
+std::string order_day_key(std::string_view order, std::int64_t day, std::string_view courier) {
+  std::string k(order);
+  k += '\0';
+  k += std::to_string(day);
+  k += '\0';
+  k += courier;
+  return k;
+}
+
+const std::string order_days_sql =
+    "INSERT INTO peyk_order_days (order_id, day, courier) SELECT * FROM unnest($1::text[], "
+    "$2::integer[], $3::text[]) ON CONFLICT DO NOTHING";
+
+std::vector<std::optional<std::string>> order_days_params(const std::vector<std::string>& keys) {
+  std::vector<std::string> orders, days, couriers;
+  for (auto& k : keys) {
+    auto a = k.find('\0');
+    auto b = k.find('\0', a + 1);
+    orders.push_back(k.substr(0, a));
+    days.push_back(k.substr(a + 1, b - a - 1));
+    couriers.push_back(k.substr(b + 1));
+  }
+  return {array_literal(orders), array_literal(days), array_literal(couriers)};
 }
 
 std::string array_literal(const std::vector<std::string>& v) {
@@ -293,7 +323,12 @@ std::optional<select_stmt> build_select(const query& q, std::size_t limit) {
   if (q.what == query::kind::courier) {
     s.sql += "courier = " + param(q.id) + " AND ";
   } else if (q.what == query::kind::order) {
-    s.sql += "orders @> ARRAY[" + param(q.id) + "]::text[] AND orders IS NOT NULL AND ";
+    // The couriers that carried it on the days of the window, then their points that did.
+    auto id = param(q.id);
+    s.sql += "courier IN (SELECT courier FROM peyk_order_days WHERE order_id = " + id +
+             " AND day >= " + param(std::to_string(day_of(q.from_us))) +
+             " AND day <= " + param(std::to_string(day_of(q.to_us - 1))) +
+             ") AND orders @> ARRAY[" + id + "]::text[] AND ";
   }
   s.sql +=
       "t >= " + param(std::to_string(q.from_us)) + " AND t < " + param(std::to_string(q.to_us));

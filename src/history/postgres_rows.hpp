@@ -19,10 +19,19 @@ namespace peyk::history::pg {
 // One append as COPY tuples.
 struct encoded {
   std::string tuples;
-  std::size_t points = 0;          // rows in `tuples`
-  std::size_t expired = 0;         // points older than the retention horizon: not written
-  std::vector<std::int64_t> days;  // the distinct days of the rows (their partitions)
+  std::size_t points = 0;               // rows in `tuples`
+  std::size_t expired = 0;              // points older than the retention horizon: not written
+  std::vector<std::int64_t> days;       // the distinct days of the rows (their partitions)
+  std::vector<std::string> order_days;  // distinct order_day_key()s of the rows
 };
+
+// peyk_order_days's (order, day, courier) as one string: "order\0day\0courier".
+std::string order_day_key(std::string_view order, std::int64_t day, std::string_view courier);
+
+// INSERT of order_day_key()s into peyk_order_days (ON CONFLICT DO NOTHING): $1 text[] of
+// orders, $2 int[] of days, $3 text[] of couriers; the parameters for `keys`.
+extern const std::string order_days_sql;
+std::vector<std::optional<std::string>> order_days_params(const std::vector<std::string>& keys);
 
 // Encodes `batch`, leaving out points whose time is before `horizon_us` (retention would
 // drop them). False when a text field cannot be stored (a NUL byte, invalid UTF-8), so

@@ -11,7 +11,12 @@
 //   lat, lon integer            micro-degrees
 //   rec boolean   t is the app's recorded_at
 //   courier text COLLATE "C", name, fleet text (NULL when empty), orders text[] (NULL when none)
-//   indexes: (courier, t, seq); GIN (orders) WHERE orders IS NOT NULL
+//   index (courier, t, seq)
+// peyk_order_days(order_id, day, courier)   who carried an order on which day: the order
+//                             query reads those couriers' points through the courier index.
+//                             Each writer adds the triples it has not added yet, in the
+//                             transaction of their points; far cheaper than a GIN index on
+//                             orders (20-30 % of the write rate, measured).
 //
 // Concurrency: several peyk processes share one database. Migrations and partition
 // creation run in a transaction holding an advisory lock; retention holds another (a
@@ -55,8 +60,9 @@ std::set<std::int64_t> attached_days(connection& c);
 std::size_t ensure_partitions(connection& c, const std::vector<std::int64_t>& days);
 
 // Detaches and drops every partition whose day ended at or before `cutoff_us`, and tables
-// an interrupted round left detached. Returns how many it dropped; 0 when another process
-// holds the retention lock. Throws pg::error when the connection is lost.
+// an interrupted round left detached; deletes the order days before cutoff's day. Returns how many
+// it dropped; 0 when another process holds the retention lock. Throws pg::error when the connection
+// is lost.
 std::size_t drop_partitions_before(connection& c, std::int64_t cutoff_us);
 
 }  // namespace peyk::history::pg

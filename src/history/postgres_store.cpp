@@ -3,13 +3,16 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <random>
 #include <set>
+#include <unordered_set>
 
 #include <boost/system/errc.hpp>
 
 #include "core/log.hpp"
+#include "core/metrics.hpp"
 #include "history/postgres_conn.hpp"
 #include "history/postgres_rows.hpp"
 #include "history/postgres_schema.hpp"
@@ -69,6 +72,9 @@ struct postgres_store::impl {
   std::atomic<std::uint64_t> transactions{0}, points{0}, appends{0}, refused{0}, expired{0},
       created{0}, dropped{0}, connects{0};
   std::mt19937_64 rng{std::random_device{}()};
+  // (order, day, courier) already in peyk_order_days: the writer thread's own.
+  std::unordered_set<std::string> order_days_known;
+  static constexpr std::size_t max_known_order_days = 200'000;
 
   std::int64_t horizon() const {
     if (opt.retention.count() <= 0) return std::numeric_limits<std::int64_t>::min();
@@ -86,6 +92,7 @@ struct postgres_store::impl {
     auto q = std::move(queue);
     queue.clear();
     queued_points = 0;
+    metrics.history_pending.set(0);
     l.unlock();
     for (auto& p : q) p.done(ec);
     l.lock();
@@ -109,6 +116,7 @@ struct postgres_store::impl {
 
   std::unique_ptr<pg::connection> connect_writer(std::set<std::int64_t>& days) {
     auto c = std::make_unique<pg::connection>(target);
+    order_days_known.clear();  // the database may not be the one we knew (a restore)
     // A 200 means durable: a database (or role) configured with synchronous_commit off
     // would acknowledge COMMITs it may still lose.
     auto sc = c->exec("SHOW synchronous_commit");
@@ -141,19 +149,36 @@ struct postgres_store::impl {
     return want;
   }
 
-  // One transaction for `batch`; throws pg::error.
-  static void transaction(pg::connection& c, std::span<pending> batch) {
+  // One transaction for `batch`: its points, and the order days this writer has not
+  // recorded yet. Throws pg::error.
+  void transaction(pg::connection& c, std::span<pending> batch) {
     std::vector<std::string_view> pieces{pg::copy_header()};
-    for (auto& p : batch) pieces.push_back(p.rows.tuples);
+    std::vector<std::string> new_order_days;
+    for (auto& p : batch) {
+      pieces.push_back(p.rows.tuples);
+      for (auto& k : p.rows.order_days) {
+        if (!order_days_known.contains(k)) new_order_days.push_back(k);
+      }
+    }
     pieces.push_back(pg::copy_trailer());
+    std::sort(new_order_days.begin(), new_order_days.end());  // one lock order for all writers
+    new_order_days.erase(std::unique(new_order_days.begin(), new_order_days.end()),
+                         new_order_days.end());
     try {
       c.exec("BEGIN");
       c.copy_in(pg::copy_sql, pieces);
+      if (!new_order_days.empty()) {
+        c.exec(pg::order_days_sql, pg::order_days_params(new_order_days), false);
+      }
       c.exec("COMMIT");  // acknowledged: durable (synchronous_commit is not off)
     } catch (...) {
       c.rollback_if_open();
       throw;
     }
+    if (order_days_known.size() + new_order_days.size() > max_known_order_days) {
+      order_days_known.clear();  // re-adding one costs an ON CONFLICT DO NOTHING
+    }
+    order_days_known.insert(new_order_days.begin(), new_order_days.end());
   }
 
   // Fails every append of `batch`; false when the connection is lost.
@@ -173,7 +198,12 @@ struct postgres_store::impl {
     }
     for (int attempt = 0;; ++attempt) {
       try {
+        auto began = clock::now();
         transaction(c, batch);
+        metrics.history_commit_latency.observe_us(
+            std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - began).count());
+        metrics.history_commits.inc();
+        for (auto& p : batch) metrics.history_points.inc(p.rows.points);
         ++transactions;
         for (auto& p : batch) points += p.rows.points;
         appends += batch.size();
@@ -267,6 +297,7 @@ struct postgres_store::impl {
           queue.pop_front();
         }
         queued_points -= n;
+        metrics.history_pending.set(static_cast<std::int64_t>(queued_points));
       }
       if (!write(*c, days, batch)) {
         c.reset();
@@ -306,35 +337,41 @@ struct postgres_store::impl {
     auto stmt = pg::build_select(q, limit);
     if (!stmt) return j.done(errc::make_error_code(errc::invalid_argument), {});
     if (q.from_us >= q.to_us || (q.fleets_filter && q.fleets.empty())) return j.done({}, {});
-    if (!c) {
-      if (clock::now() < retry_after) {
-        return j.done(errc::make_error_code(errc::not_connected), {});
+    // A connection found dead (a restarted server, a terminated backend) is replaced and
+    // the read tried once more: reads are idempotent.
+    for (int attempt = 0;; ++attempt) {
+      bool fresh = !c;
+      if (!c) {
+        if (clock::now() < retry_after) {
+          return j.done(errc::make_error_code(errc::not_connected), {});
+        }
+        try {
+          c = std::make_unique<pg::connection>(target);
+          c->exec("SET statement_timeout = '30s'");
+        } catch (const pg::error& e) {
+          c.reset();
+          retry_after = clock::now() + std::chrono::seconds(1);
+          log(core::log_level::warn, std::string("read connection failed: ") + e.what());
+          return j.done(errc::make_error_code(errc::not_connected), {});
+        }
       }
+      page out;
       try {
-        c = std::make_unique<pg::connection>(target);
-        c->exec("SET statement_timeout = '30s'");
+        auto r = c->exec(stmt->sql, stmt->params, true);
+        auto rows = pg::decode_rows(r.get());
+        if (rows.points.size() > limit) {
+          rows.points.resize(limit);
+          out.next = pg::make_cursor(q.what, rows.points.back(), rows.seqs[limit - 1]);
+        }
+        out.points = std::move(rows.points);
       } catch (const pg::error& e) {
-        c.reset();
-        retry_after = clock::now() + std::chrono::seconds(1);
-        log(core::log_level::warn, std::string("read connection failed: ") + e.what());
-        return j.done(errc::make_error_code(errc::not_connected), {});
+        if (e.lost) c.reset();
+        if (e.lost && !fresh && attempt == 0) continue;
+        log(core::log_level::warn, std::string("read failed: ") + e.what());
+        return j.done(errc::make_error_code(e.lost ? errc::not_connected : errc::io_error), {});
       }
+      return j.done({}, std::move(out));
     }
-    page out;
-    try {
-      auto r = c->exec(stmt->sql, stmt->params, true);
-      auto rows = pg::decode_rows(r.get());
-      if (rows.points.size() > limit) {
-        rows.points.resize(limit);
-        out.next = pg::make_cursor(q.what, rows.points.back(), rows.seqs[limit - 1]);
-      }
-      out.points = std::move(rows.points);
-    } catch (const pg::error& e) {
-      if (e.lost) c.reset();
-      log(core::log_level::warn, std::string("read failed: ") + e.what());
-      return j.done(errc::make_error_code(e.lost ? errc::not_connected : errc::io_error), {});
-    }
-    j.done({}, std::move(out));
   }
 
   // ---- maintenance
@@ -383,6 +420,7 @@ void postgres_store::append(std::span<const location_ptr> batch, append_handler 
   auto& i = *impl_;
   auto refuse = [&](errc::errc_t e) {
     ++i.refused;
+    i.metrics.history_refused.inc();
     done(errc::make_error_code(e));
   };
   if (!i.up) return refuse(errc::not_connected);
@@ -402,9 +440,11 @@ void postgres_store::append(std::span<const location_ptr> batch, append_handler 
   if (i.queued_points + p.rows.points > i.opt.max_pending_points) {
     l.unlock();
     ++i.refused;
+    i.metrics.history_refused.inc();
     return p.done(errc::make_error_code(errc::no_buffer_space));
   }
   i.queued_points += p.rows.points;
+  i.metrics.history_pending.set(static_cast<std::int64_t>(i.queued_points));
   i.queue.push_back(std::move(p));
   l.unlock();
   i.cv.notify_one();

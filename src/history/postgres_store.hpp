@@ -10,8 +10,9 @@
 //   It owns ready(): true once connected and migrated; false from a lost connection until
 //   it reconnects (full-jitter backoff from 100 ms to max_backoff), and appends are
 //   refused meanwhile, at once. Idle, it notices a closed connection within idle_check.
-// - readers (tuning.readers): read jobs from a bounded queue; a lost connection fails the
-//   job and is reopened by the next one (not sooner than 1 s after a failed attempt).
+// - readers (tuning.readers): read jobs from a bounded queue. A connection found dead is
+//   replaced and the read run again, once; a failed connect fails the job and the next
+//   attempt waits 1 s (reads meanwhile fail at once).
 // - maintenance: every maintenance_period, today's and tomorrow's partitions, then
 //   retention: partitions whose day ended before now - options.retention are detached
 //   and dropped (options.retention == 0 keeps everything).

@@ -151,14 +151,26 @@ TEST_F(PostgresStore, OrderQueryFindsThePointsThatCarriedIt) {
   EXPECT_EQ(pg.points[0].t_us, t0_ + 1);
   EXPECT_EQ(pg.points[1].courier_id, "b");
   EXPECT_EQ(pg.points[2].t_us, t0_ + 3);
-  // Found through the order index, not a scan of every row.
-  auto plan = server_->sql(db_,
-                           "SET enable_seqscan = off; EXPLAIN SELECT * FROM peyk_points "
-                           "WHERE orders @> ARRAY['o1']::text[] AND orders IS NOT NULL");
-  std::string text;
-  for (auto& r : plan) text += r[0] + "\n";
-  EXPECT_NE(text.find("peyk_points_"), std::string::npos);
-  EXPECT_NE(text.find("orders_idx"), std::string::npos) << text;
+  // One row per (order, day, courier), written once by a writer however many points.
+  EXPECT_EQ(sql1("SELECT string_agg(order_id || ':' || courier, ',' ORDER BY order_id, courier) "
+                 "FROM peyk_order_days"),
+            "o1:a,o1:b,o10:b,o2:a");
+  ASSERT_FALSE(append_sync(*s, {with("a", t0_ + 5, {"o1"})}));
+  EXPECT_EQ(sql1("SELECT count(*) FROM peyk_order_days"), "4");
+
+  // Carried across midnight (a buffered point of yesterday): found on both days.
+  auto y = std::make_shared<core::location>(*with("c", t0_, {"o7"}));
+  y->recorded_at = rfc3339(t0_ - pg::day_us);
+  ASSERT_FALSE(append_sync(*s, {y, with("c", t0_ + 1, {"o7"})}));
+  q.id = "o7";
+  q.from_us = t0_ - pg::day_us - 1;
+  q.to_us = t0_ + 100;
+  auto [ec2, two] = read_sync(*s, q);
+  ASSERT_FALSE(ec2);
+  ASSERT_EQ(two.points.size(), 2u);
+  EXPECT_EQ(two.points[0].t_us, t0_ - pg::day_us);
+  q.from_us = t0_;  // today only
+  EXPECT_EQ(read_sync(*s, q).second.points.size(), 1u);
 }
 
 TEST_F(PostgresStore, WindowIsOrderedByCourierThenTimeAndFilteredByFleet) {
@@ -306,6 +318,10 @@ TEST_F(PostgresStore, ConcurrentAppendsShareTransactions) {
   auto st = s->stats();
   EXPECT_EQ(st.points, static_cast<std::uint64_t>(n));
   EXPECT_LT(st.transactions, static_cast<std::uint64_t>(n / 4)) << "group commit";
+  EXPECT_EQ(metrics_.history_points.value(), static_cast<std::uint64_t>(n));
+  EXPECT_EQ(metrics_.history_commits.value(), st.transactions);
+  EXPECT_EQ(metrics_.history_commit_latency.count(), st.transactions);
+  EXPECT_EQ(metrics_.history_pending.value(), 0);
   EXPECT_EQ(sql1("SELECT count(*) FROM peyk_points"), std::to_string(n));
 }
 
@@ -332,6 +348,7 @@ TEST_F(PostgresStore, BatchBoundAndPendingBound) {
     refused_inline = ec == boost::system::errc::no_buffer_space;
   });
   EXPECT_TRUE(refused_inline) << "past max_pending_points: refused at once";
+  EXPECT_EQ(metrics_.history_refused.value(), 1u);
 }
 
 TEST_F(PostgresStore, BadTextFailsAloneNotItsGroup) {
@@ -370,6 +387,7 @@ TEST_F(PostgresStore, RetentionDropsWholeDays) {
   for (int back : {20, 10, 4, 1, 0}) {
     auto l = std::make_shared<core::location>(*loc("c", t0_));
     l->recorded_at = rfc3339(t0_ - back * pg::day_us);
+    l->orders = {"o"};
     b.push_back(l);
   }
   ASSERT_FALSE(append_sync(*writer, b));
@@ -387,6 +405,7 @@ TEST_F(PostgresStore, RetentionDropsWholeDays) {
   EXPECT_TRUE(left.contains(today - 1));
   EXPECT_EQ(keeper->stats().partitions_dropped, 2u);
   EXPECT_EQ(sql1("SELECT count(*) FROM peyk_points"), "3");
+  EXPECT_EQ(sql1("SELECT count(*) FROM peyk_order_days"), "3") << "order days go with them";
   EXPECT_EQ(sql1("SELECT count(*) FROM pg_class WHERE relname = '" +
                  pg::partition_name(today - 20) + "'"),
             "0")
@@ -426,12 +445,18 @@ TEST_F(PostgresStore, SpecIsCheckedAndThePasswordNeverLogged) {
     }
   }
   EXPECT_EQ(pg::redact("postgres://peyk:hunter2@h:1/db"), "postgres://peyk:***@h:1/db");
+  EXPECT_EQ(pg::redact("postgresql://peyk:a@b@h:1/db?sslmode=require&sslpassword=hunter2&x=1"),
+            "postgresql://peyk:***@h:1/db?sslmode=require&sslpassword=***&x=1");
+  EXPECT_EQ(pg::redact("postgres://peyk@h/db"), "postgres://peyk@h/db");
   // A percent-escaped password reaches the server decoded.
   server_->sql("postgres", "CREATE ROLE odd LOGIN PASSWORD 'p@ss:w/rd'");
   server_->sql("postgres", "GRANT ALL ON DATABASE " + db_ + " TO odd");
   server_->sql(db_, "GRANT ALL ON SCHEMA public TO odd");
   auto odd =
       "postgres://odd:p%40ss%3Aw%2Frd@127.0.0.1:" + std::to_string(server_->port()) + "/" + db_;
+  EXPECT_STREQ(open_store(odd, options{}, metrics_)->name(), "postgres");
+  EXPECT_THROW(open_store("postgres://odd:x@127.0.0.1/", options{}, metrics_),
+               std::invalid_argument);
   postgres_store good(odd, options{}, metrics_);
   good.start();
   EXPECT_TRUE(good.ready());

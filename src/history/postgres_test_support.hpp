@@ -11,8 +11,10 @@
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <pwd.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -56,8 +58,10 @@ using rows = std::vector<std::vector<std::string>>;
 
 class pg_server {
  public:
-  // fsync: the server's fsync setting (on for durability, off where only speed matters).
-  explicit pg_server(bool fsync) : fsync_(fsync), port_(free_port()) {
+  // fsync: the server's fsync setting (on for durability, off where only speed matters);
+  // settings: more -c NAME=VALUE (later ones win).
+  explicit pg_server(bool fsync, std::vector<std::string> settings = {})
+      : fsync_(fsync), settings_(std::move(settings)), port_(free_port()) {
     passwd* pw = ::getpwnam("postgres");
     if (!pw) throw std::runtime_error("no `postgres` user (install postgresql-15)");
     uid_ = pw->pw_uid;
@@ -66,11 +70,10 @@ class pg_server {
     if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
     dir_ = tmpl;
     if (::chown(dir_.c_str(), uid_, gid_) != 0) throw std::runtime_error("chown failed");
-    int rc = run({pg_bin("initdb"), "-D", data(), "-U", "postgres", "-A", "trust",
-                  "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync",
-                  "--no-instructions"},
-                 true);
-    if (rc != 0) throw std::runtime_error("initdb failed:\n" + log_text());
+    // initdb takes seconds: once per process, then each server copies its result
+    // (cp -a keeps the owner and the 0700 mode postgres insists on).
+    auto cmd = "cp -a " + template_data() + " " + data();
+    if (std::system(cmd.c_str()) != 0) throw std::runtime_error(cmd + " failed");
     start();
   }
   ~pg_server() {
@@ -88,10 +91,17 @@ class pg_server {
   // The server in the foreground (`postgres`), on the same port and data as before.
   void start() {
     if (pid_ > 0) return;
-    pid_ =
-        spawn({pg_bin("postgres"), "-D", data(), "-p", std::to_string(port_), "-k", dir_, "-c",
-               "listen_addresses=127.0.0.1", "-c", std::string("fsync=") + (fsync_ ? "on" : "off"),
-               "-c", "max_connections=100", "-c", "shared_buffers=32MB"});
+    std::vector<std::string> args{pg_bin("postgres"),    "-D", data(), "-p",
+                                  std::to_string(port_), "-k", dir_};
+    std::vector<std::string> all{std::string("fsync=") + (fsync_ ? "on" : "off"),
+                                 "listen_addresses=127.0.0.1", "max_connections=100",
+                                 "shared_buffers=32MB"};
+    all.insert(all.end(), settings_.begin(), settings_.end());  // later ones win
+    for (auto& setting : all) {
+      args.push_back("-c");
+      args.push_back(setting);
+    }
+    pid_ = spawn(args);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     auto conninfo = super_conninfo("postgres");
     while (PQping(conninfo.c_str()) != PQPING_OK) {
@@ -216,14 +226,48 @@ class pg_server {
     return pid;
   }
 
-  int run(const std::vector<std::string>& args, bool) {
+  int run(const std::vector<std::string>& args) {
     pid_t pid = spawn(args);
     int status = 0;
     ::waitpid(pid, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
 
+  // An initdb'd data directory that every server copies. ctest runs each test in its own
+  // process, so it is kept across processes (and runs) in /tmp, made once under a lock
+  // and renamed into place whole; remove /tmp/peyk-pg-template-* to rebuild it.
+  std::string template_data() {
+    auto top = "/tmp/peyk-pg-template-" + std::to_string(::geteuid());
+    auto ready = [&] {
+      std::ifstream v(top + "/data/PG_VERSION");
+      std::string major;
+      return v >> major && major == "15";
+    };
+    if (ready()) return top + "/data";
+    int lock = ::open((top + ".lock").c_str(), O_RDWR | O_CREAT, 0600);
+    if (lock < 0 || ::flock(lock, LOCK_EX) != 0) throw std::runtime_error("cannot lock " + top);
+    struct closer {
+      int fd;
+      ~closer() { ::close(fd); }
+    } unlock{lock};
+    if (ready()) return top + "/data";
+    std::error_code ec;
+    std::filesystem::remove_all(top, ec);
+    auto tmp = top + ".tmp" + std::to_string(::getpid());
+    std::filesystem::remove_all(tmp, ec);
+    if (::mkdir(tmp.c_str(), 0700) != 0 || ::chown(tmp.c_str(), uid_, gid_) != 0) {
+      throw std::runtime_error("cannot create " + tmp);
+    }
+    int rc = run({pg_bin("initdb"), "-D", tmp + "/data", "-U", "postgres", "-A", "trust",
+                  "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync",
+                  "--no-instructions"});
+    if (rc != 0) throw std::runtime_error("initdb failed:\n" + log_text());
+    if (::rename(tmp.c_str(), top.c_str()) != 0) throw std::runtime_error("cannot rename " + tmp);
+    return top + "/data";
+  }
+
   bool fsync_;
+  std::vector<std::string> settings_;
   int port_;
   std::string dir_;
   uid_t uid_ = 0;
