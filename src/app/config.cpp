@@ -309,6 +309,7 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
           return "--history-retention takes a duration of 1s..3650d such as 90s, 15m, 2h or 30d";
         }
         cfg.history_retention_s = *retention;
+        cfg.http.history_retention = std::chrono::seconds(*retention);
         if (cfg.http.max_history_queries < 1 || cfg.http.max_history_queries > 1024) {
           return "--max-history-queries must be 1..1024";
         }

@@ -43,6 +43,9 @@ struct settings {
   core::ingest_limits ingest;
   // Track queries (PROTOCOL.md §7) answered at once; one more gets 503 + Retry-After.
   std::size_t max_history_queries = 4;
+  // --history-retention: no query answers a point measured longer ago than this, whenever
+  // the store gets round to deleting it.
+  std::chrono::seconds history_retention{30 * 86400};
 };
 
 struct services {

@@ -120,7 +120,8 @@ std::optional<response> authorize(const auth::identity& who, track_request& t,
 
 // Parses the query string into `t` (or says which field is wrong).
 std::optional<response> parse_params(const boost::urls::url_view& u, track_request& t,
-                                     std::string& fleet, std::int64_t now_us) {
+                                     std::string& fleet, std::int64_t now_us,
+                                     std::int64_t retention_us) {
   std::optional<std::string> from, to, limit, format, cursor;
   // `+` stays `+` (a time's offset written unencoded), not a space as in HTML forms.
   for (auto p : u.params(boost::urls::encoding_opts{false, false, false})) {
@@ -172,6 +173,10 @@ std::optional<response> parse_params(const boost::urls::url_view& u, track_reque
   }
   t.q.from_us = from_us;
   t.q.to_us = to_us;
+  // Past retention nothing is answered, whenever the store deletes it (SQLite: a background
+  // pass; PostgreSQL: whole days).
+  t.q.from_us = std::max(t.q.from_us, now_us - retention_us);
+  t.q.to_us = std::max(t.q.to_us, t.q.from_us);
   if (limit) {
     std::size_t n = 0;
     bool ok = !limit->empty() && limit->size() <= 6;
@@ -329,9 +334,17 @@ void handle_tracks(const request& req, const std::shared_ptr<responder>& r, cons
   t.what = matched->first;
   t.id = std::move(matched->second);
   std::string fleet;
-  if (auto bad = parse_params(*u, t, fleet, started)) return answer(std::move(*bad));
+  const auto retention_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(cfg.history_retention).count();
+  if (auto bad = parse_params(*u, t, fleet, started, retention_us)) {
+    return answer(std::move(*bad));
+  }
   if (auto no = authorize(**who, t, fleet)) return answer(std::move(*no));
 
+  if (t.q.from_us >= t.q.to_us) {  // the whole window is past retention
+    if (t.what == track_kind::courier_summary) return answer(summary_builder().answer());
+    return answer(write_track(t.what, t.format, t.id, {}));
+  }
   // A query is heavier than a POST: a few at a time per process.
   auto* in_flight = svc.history_queries;
   if (in_flight->fetch_add(1, std::memory_order_acq_rel) >= cfg.max_history_queries) {
