@@ -196,8 +196,7 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
       return 2;
     }
     core::log(core::log_level::info,
-              "history: " + shown + ", retention " +
-                  duration_text(cfg.history_retention_s) +
+              "history: " + shown + ", retention " + duration_text(cfg.history_retention_s) +
                   (r == role::gateway ? " (track queries only)" : "") +
                   (hist->ready() ? "" : "; not writable yet: ingest answers 503 until it is"));
   }
