@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/codec.hpp"
@@ -269,75 +270,41 @@ void append_number(std::string& out, double v) {
 }
 
 void append_json_string(std::string& out, std::string_view s) {
+  static constexpr std::pair<char, std::string_view> named[] = {
+      {'"', "\\\""}, {'\\', "\\\\"}, {'\n', "\\n"}, {'\r', "\\r"},
+      {'\t', "\\t"}, {'\b', "\\b"},  {'\f', "\\f"}};
   static constexpr char hex[] = "0123456789abcdef";
   out += '"';
   append_utf8(out, s, [](std::string& o, char c) {
-    switch (c) {
-      case '"':
-        o += "\\\"";
-        return;
-      case '\\':
-        o += "\\\\";
-        return;
-      case '\n':
-        o += "\\n";
-        return;
-      case '\r':
-        o += "\\r";
-        return;
-      case '\t':
-        o += "\\t";
-        return;
-      case '\b':
-        o += "\\b";
-        return;
-      case '\f':
-        o += "\\f";
-        return;
-      default:
-        break;
-    }
     auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7F) {
-      o += "\\u00";
-      o += hex[u >> 4];
-      o += hex[u & 0xF];
-    } else {
+    if (u >= 0x20 && u != 0x7F && c != '"' && c != '\\') {
       o += c;
+      return;
     }
+    for (const auto& [k, v] : named) {
+      if (c == k) {
+        o += v;
+        return;
+      }
+    }
+    o += "\\u00";
+    o += hex[u >> 4];
+    o += hex[u & 0xF];
   });
   out += '"';
 }
 
 void append_xml_text(std::string& out, std::string_view s) {
+  // TAB, LF and CR as references: kept as they are in attribute values too.
+  static constexpr std::pair<char, std::string_view> named[] = {
+      {'&', "&amp;"},   {'<', "&lt;"},  {'>', "&gt;"},   {'"', "&quot;"},
+      {'\'', "&apos;"}, {'\t', "&#9;"}, {'\n', "&#10;"}, {'\r', "&#13;"}};
   append_utf8(out, s, [](std::string& o, char c) {
-    switch (c) {
-      case '&':
-        o += "&amp;";
+    for (const auto& [k, v] : named) {
+      if (c == k) {
+        o += v;
         return;
-      case '<':
-        o += "&lt;";
-        return;
-      case '>':
-        o += "&gt;";
-        return;
-      case '"':
-        o += "&quot;";
-        return;
-      case '\'':
-        o += "&apos;";
-        return;
-      case '\t':
-        o += "&#9;";  // kept as they are in attribute values too
-        return;
-      case '\n':
-        o += "&#10;";
-        return;
-      case '\r':
-        o += "&#13;";
-        return;
-      default:
-        break;
+      }
     }
     if (static_cast<unsigned char>(c) < 0x20) {
       o += replacement;  // not a character XML 1.0 can hold, even as a reference
@@ -496,7 +463,7 @@ void write_geojson(std::string& out, std::span<const point> points,
 // ---- GPX ----
 
 void write_gpx(std::string& out, std::span<const point> points) {
-  out.reserve(out.size() + 320 + points.size() * 200);
+  out.reserve(out.size() + 320 + points.size() * 240);
   out +=
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
       "<gpx version=\"1.1\" creator=\"peyk\" xmlns=\"http://www.topografix.com/GPX/1/1\""
