@@ -142,13 +142,19 @@ const reader::attr_info& reader::attr(std::int32_t id) {
   if (auto it = attrs_.find(id); it != attrs_.end()) return it->second;
   attr_info a;
   attr_.reset().bind(1, std::int64_t{id});
-  if (attr_.step()) {
+  bool found = attr_.step();
+  if (found) {
     a.name = attr_.text(0);
     a.fleet = attr_.text(1);
     auto v = boost::json::parse(attr_.text(2));
     for (const auto& o : v.as_array()) a.orders.emplace_back(o.as_string());
   }
   attr_.reset();
+  // Not in this snapshot (a recent row committed after it): not cached, asked again later.
+  if (!found) {
+    static const attr_info none;
+    return none;
+  }
   return attrs_.emplace(id, std::move(a)).first->second;
 }
 

@@ -16,6 +16,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,6 +32,11 @@ struct conformance_backend {
   std::string name;
   std::function<std::unique_ptr<store>(const options&)> make;
 };
+
+// What ctest shows for a parameter (else its bytes).
+inline void PrintTo(const conformance_backend& b, std::ostream* os) {
+  *os << b.name;
+}
 
 inline std::string conformance_name(const ::testing::TestParamInfo<conformance_backend>& i) {
   return i.param.name;
