@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "core/clock.hpp"
+#include "http/track_output.hpp"
 
 namespace peyk::http {
 
@@ -62,6 +63,17 @@ head_check check_head(const request& head, const settings& cfg, const services& 
   if (target_path(head.target()) == "/api/v1/locations" && svc.ingest && svc.broker &&
       head.method() == bhttp::verb::post) {
     return check_ingest_head(head, cfg, svc);
+  }
+  // Track queries: auth on the head too (a GET has no business sending a body).
+  if (svc.history && is_track_path(target_path(head.target()))) {
+    head_check h;
+    h.started_us = core::now_us();
+    auto auth = track_viewer(head, cfg, svc, h.started_us / 1'000'000);
+    if (auth.refused) {
+      count_query(*svc.metrics, auth.refused->result_int(), h.started_us);
+      h.refuse = std::move(auth.refused);
+    }
+    return h;
   }
   return {};
 }

@@ -283,6 +283,31 @@ struct summary_job : std::enable_shared_from_this<summary_job> {
 
 }  // namespace
 
+track_auth track_viewer(const request& req, const settings& cfg, const services& svc,
+                        std::int64_t now_s) {
+  // A viewer token as for /ws: header, ?token= or the peyk_token cookie.
+  const bool any_origin = std::find(cfg.allowed_origins.begin(), cfg.allowed_origins.end(), "*") !=
+                          cfg.allowed_origins.end();
+  auto token = find_token(req, true, !any_origin);
+  if (!token) {
+    return track_auth{
+        nullptr, refuse(401, "missing_token",
+                        "send a token: Authorization: Bearer, ?token= or the peyk_token cookie")};
+  }
+  auto who = svc.tokens->verify(token->token, now_s);
+  if (!who) return track_auth{nullptr, refuse(401, who.error().code, who.error().message)};
+  // A cookie rides along on any request the browser makes, whatever page made it: as for
+  // /ws, it counts only for a page of an allowed origin (no Origin: not a browser).
+  if (token->source == token_source::cookie &&
+      (!origin_allowed(req[bhttp::field::origin], req[bhttp::field::host], cfg.allowed_origins) ||
+       req["Sec-Fetch-Site"] == "cross-site")) {
+    return track_auth{nullptr,
+                      refuse(403, "origin_not_allowed",
+                             "the peyk_token cookie is accepted from the panel's own pages only")};
+  }
+  return track_auth{*who, std::nullopt};
+}
+
 bool is_track_path(std::string_view path) {
   return path == "/api/v1/tracks" ||
          ((path.starts_with("/api/v1/couriers/") || path.starts_with("/api/v1/orders/")) &&
@@ -310,25 +335,10 @@ void handle_tracks(const request& req, const std::shared_ptr<responder>& r, cons
   auto matched = match_path(*u);
   if (!matched) return answer(refuse(404, "not_found", "no such endpoint"));
 
-  // Auth first: a viewer token as for /ws (header, ?token= or the peyk_token cookie).
-  const bool any_origin = std::find(cfg.allowed_origins.begin(), cfg.allowed_origins.end(), "*") !=
-                          cfg.allowed_origins.end();
-  auto token = find_token(req, true, !any_origin);
-  if (!token) {
-    return answer(refuse(401, "missing_token",
-                         "send a token: Authorization: Bearer, ?token= or the peyk_token cookie"));
-  }
-  auto who = svc.tokens->verify(token->token, started / 1'000'000);
-  if (!who) return answer(refuse(401, who.error().code, who.error().message));
-  // A cookie rides along on any request the browser makes, whatever page made it: as for
-  // /ws, it counts only for a page of an allowed origin (no Origin: not a browser).
-  if (token->source == token_source::cookie) {
-    if (!origin_allowed(req[bhttp::field::origin], req[bhttp::field::host], cfg.allowed_origins) ||
-        req["Sec-Fetch-Site"] == "cross-site") {
-      return answer(refuse(403, "origin_not_allowed",
-                           "the peyk_token cookie is accepted from the panel's own pages only"));
-    }
-  }
+  // Auth first (check_head did it already, before any body; the cache makes this cheap).
+  auto auth = track_viewer(req, cfg, svc, started / 1'000'000);
+  if (auth.refused) return answer(std::move(*auth.refused));
+  const auto& who = auth.who;
 
   track_request t;
   t.what = matched->first;
@@ -339,7 +349,7 @@ void handle_tracks(const request& req, const std::shared_ptr<responder>& r, cons
   if (auto bad = parse_params(*u, t, fleet, started, retention_us)) {
     return answer(std::move(*bad));
   }
-  if (auto no = authorize(**who, t, fleet)) return answer(std::move(*no));
+  if (auto no = authorize(*who, t, fleet)) return answer(std::move(*no));
 
   if (t.q.from_us >= t.q.to_us) {  // the whole window is past retention
     if (t.what == track_kind::courier_summary) return answer(summary_builder().answer());
@@ -375,7 +385,7 @@ void handle_tracks(const request& req, const std::shared_ptr<responder>& r, cons
 
   auto path = std::string(u->encoded_path());
   auto shared_t = std::make_shared<track_request>(std::move(t));
-  auto viewer = *who;
+  auto viewer = who;
   svc.history->read(shared_t->q, [r, &svc, started, slot, shared_t, viewer, path](
                                      boost::system::error_code ec, history::page page) mutable {
     // Written here, on the store's thread, rather than on the connection's, which also

@@ -9,6 +9,7 @@ import csv
 import io
 import os
 import re
+import socket
 import subprocess
 import time
 import xml.etree.ElementTree as ET
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from conftest import ROOT, mint, uid
+from conftest import ROOT, mint, read_http_head, uid
 from history_helpers import (  # noqa: F401  (backend, postgres_server: fixtures)
     all_pages, backend, get, haversine, iso, latlon, ms, parse_time, points, post_batch,
     postgres_server, start, track, window)
@@ -284,6 +285,13 @@ def test_visibility(server, backend):
     assert by_cookie({"Origin": "null"}) == 403
     assert by_cookie({"Sec-Fetch-Site": "cross-site"}) == 403
     assert by_cookie({"Origin": f"http://{host}", "Sec-Fetch-Site": "same-origin"}) == 200
+    # auth on the head: a request without a token is refused before its body is read
+    # (here a body far over --max-body, which would otherwise be a 413)
+    with socket.create_connection((srv.host, srv.port), timeout=5) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 10000000\r\n"
+                     "Content-Type: application/json\r\n\r\n".encode())
+        code, _, _ = read_http_head(sock)
+    assert code == 401
     # a header token from any origin is the page's own: fine (no CORS: a browser would
     # not show it to another site's script anyway)
     assert status(admin, path, headers={"Origin": "http://evil.example"}) == 200
