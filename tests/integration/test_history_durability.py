@@ -187,8 +187,11 @@ def test_short_retention_sqlite(server, tmp_path):
 def test_two_ingests_write_to_one_postgres(server, redis_server, postgres_server):  # noqa: F811
     pg = postgres_server.url
     i1 = server("--redis", redis_server.url, "--history", pg, "--rate-limit", "0", role="ingest")
-    i2 = server("--redis", redis_server.url, "--history", pg, "--rate-limit", "0", role="ingest",
-                secret=i1.secret)
+    # the password from libpq's PGPASSWORD instead of the URL (deploy/README.md)
+    no_pw = pg.replace(f":{postgres_server.password}@", "@")
+    assert no_pw != pg
+    i2 = server("--redis", redis_server.url, "--history", no_pw, "--rate-limit", "0",
+                role="ingest", secret=i1.secret, env={"PGPASSWORD": postgres_server.password})
     gw = server("--redis", redis_server.url, "--history", pg, role="gateway", secret=i1.secret)
     for s in (i1, i2, gw):
         s.wait_ready(15)
