@@ -303,6 +303,7 @@ TEST(SqliteStore, RetentionDeletesOldPoints) {
 
 TEST(SqliteStore, NotReadyWhileTheDirectoryIsMissingThenRecovers) {
   auto dir = temp_dir_env::dir / "later";
+  fs::remove_all(dir);  // --gtest_repeat runs it again in the same directory
   sqlite_tuning t;
   t.retry_interval = milliseconds(100);
   auto s = started((dir / "h.sqlite").string(), {}, t);
