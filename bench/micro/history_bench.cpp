@@ -1,6 +1,6 @@
 // The SQLite history backend under load: points/s written (appends of 100 points, and of 1,
 // many in flight), one courier-day read as a page (p50/p99), bytes per point on disk.
-// Run: build/peyk-history-bench [DIR] [--couriers N] [--points N] [--quick]
+// Run: build/peyk-history-bench [DIR] [--couriers N] [--points N] [--quick] [--keep] [--phases 123]
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <future>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "core/clock.hpp"
+#include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "history/sqlite_store.hpp"
 
@@ -135,7 +137,8 @@ int main(int argc, char** argv) {
   std::string dir = "/tmp/peyk-history-bench";
   int couriers = 10'000;
   std::int64_t points = 3'000'000;
-  bool quick = false;
+  bool quick = false, keep = false;
+  std::string phases = "123";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--couriers" && i + 1 < argc) {
@@ -144,10 +147,15 @@ int main(int argc, char** argv) {
       points = std::stoll(argv[++i]);
     } else if (a == "--quick") {
       quick = true;
+    } else if (a == "--phases" && i + 1 < argc) {
+      phases = argv[++i];
+    } else if (a == "--keep") {
+      keep = true;
     } else {
       dir = a;
     }
   }
+  if (std::getenv("PEYK_BENCH_VERBOSE")) core::set_log_level(core::log_level::debug);
   if (quick) points = std::min<std::int64_t>(points, 500'000);
   fs::remove_all(dir);
   fs::create_directories(dir);
@@ -156,7 +164,8 @@ int main(int argc, char** argv) {
   std::printf("peyk-history-bench: %u hardware threads, SQLite %s\n",
               std::thread::hardware_concurrency(), sqlite3_libversion());
 
-  {  // 1. appends of 100 points, many in flight; the database keeps growing
+  if (phases.find('1') !=
+      std::string::npos) {  // 1. appends of 100 points, many in flight; the database keeps growing
     auto path = dir + "/write100.sqlite";
     core::metrics m;
     auto s = history::make_sqlite_store(path, opt, m);
@@ -173,7 +182,8 @@ int main(int argc, char** argv) {
     s->stop();
     disk_usage(path, points);
   }
-  {  // 2. appends of 1 point (one courier each), many in flight
+  if (phases.find('2') !=
+      std::string::npos) {  // 2. appends of 1 point (one courier each), many in flight
     auto path = dir + "/write1.sqlite";
     core::metrics m;
     auto s = history::make_sqlite_store(path, opt, m);
@@ -185,7 +195,8 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(m.history_commits.value()));
     s->stop();
   }
-  {  // 3. a courier-day (43,200 points, one per 2 s) read as one page
+  if (phases.find('3') !=
+      std::string::npos) {  // 3. a courier-day (43,200 points, one per 2 s) read as one page
     auto path = dir + "/day.sqlite";
     core::metrics m;
     auto s = history::make_sqlite_store(path, opt, m);
@@ -210,6 +221,10 @@ int main(int argc, char** argv) {
         }
       }
     }
+    if (std::getenv("PEYK_BENCH_VERBOSE")) {
+      for (double v : ms) std::printf(" %.1f", v);
+      std::printf("\n");
+    }
     std::sort(ms.begin(), ms.end());
     auto pct = [&](double p) { return ms[static_cast<std::size_t>(p * (ms.size() - 1))]; };
     std::printf(
@@ -219,5 +234,5 @@ int main(int argc, char** argv) {
     s->stop();
     disk_usage(path, std::int64_t{day_couriers} * 43'200);
   }
-  fs::remove_all(dir);
+  if (!keep) fs::remove_all(dir);
 }

@@ -114,6 +114,11 @@ std::int64_t db::changes() const {
   return sqlite3_changes64(h_);
 }
 
+void db::checkpoint_passive() {
+  int rc = sqlite3_wal_checkpoint_v2(h_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  if (rc != SQLITE_BUSY) check(h_, rc, "checkpoint");
+}
+
 namespace {
 
 // The schema (PRAGMA user_version 1). Times are integer microseconds since the epoch;
@@ -162,8 +167,9 @@ sqlite3* open_raw(const std::string& path, int flags) {
 
 }  // namespace
 
-db db::open_writer(const std::string& path, int cache_mib) {
+db db::open_writer(const std::string& path, int cache_mib, bool own_checkpoints) {
   db d(open_raw(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE));
+  if (own_checkpoints) d.exec("PRAGMA wal_autocheckpoint=0");
   // WAL: readers never block the writer. synchronous=FULL: every commit fsyncs the WAL, so
   // a completed append survives a power loss, not only a process crash (NORMAL in WAL
   // syncs only at checkpoints). Group commit pays this fsync once per batch of appends.
@@ -186,6 +192,12 @@ db db::open_writer(const std::string& path, int cache_mib) {
     sqlite3_exec(d.h_, "ROLLBACK", nullptr, nullptr, nullptr);
     throw;
   }
+  return d;
+}
+
+db db::open_checkpointer(const std::string& path) {
+  db d(open_raw(path, SQLITE_OPEN_READWRITE));
+  d.exec("PRAGMA synchronous=FULL");  // a checkpoint fsyncs the database file
   return d;
 }
 

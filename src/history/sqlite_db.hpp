@@ -67,7 +67,10 @@ class db {
   ~db();
 
   // Opens (the writer creates the file and the schema; a reader only opens).
-  static db open_writer(const std::string& path, int cache_mib);
+  // `own_checkpoints`: no automatic checkpoint in the writer's commits (another connection
+  // checkpoints).
+  static db open_writer(const std::string& path, int cache_mib, bool own_checkpoints = false);
+  static db open_checkpointer(const std::string& path);
   static db open_reader(const std::string& path, int cache_mib);
 
   explicit operator bool() const { return h_ != nullptr; }
@@ -75,6 +78,8 @@ class db {
   void exec(const char* sql);
   stmt prepare(std::string_view sql) { return stmt(h_, sql); }
   std::int64_t changes() const;
+  // Copies what it can of the WAL into the database file now, blocking nobody.
+  void checkpoint_passive();
 
  private:
   explicit db(sqlite3* h) : h_(h) {}

@@ -152,8 +152,8 @@ const reader::attr_info& reader::attr(std::int32_t id) {
   attr_.reset();
   // Not in this snapshot (a recent row committed after it): not cached, asked again later.
   if (!found) {
-    static const attr_info none;
-    return none;
+    static const attr_info missing;
+    return missing;
   }
   return attrs_.emplace(id, std::move(a)).first->second;
 }
@@ -164,11 +164,11 @@ void reader::read_row(stmt& s, raw& r) {
   r.attr = static_cast<std::int32_t>(s.i64(2));
   r.lat = s.i64(3);
   r.lon = s.i64(4);
-  r.acc = s.opt(5);
-  r.spd = s.opt(6);
-  r.hdg = s.opt(7);
-  r.bat = s.opt(8);
-  r.dts = s.opt(9);
+  r.acc = s.opt(5).value_or(none);
+  r.spd = s.opt(6).value_or(none);
+  r.hdg = s.opt(7).value_or(none);
+  r.bat = s.opt(8).value_or(none);
+  r.dts = s.opt(9).value_or(none);
 }
 
 void reader::collect(std::int64_t courier, position from, std::int64_t to_t, filter& f,
@@ -236,18 +236,18 @@ page reader::finish(std::vector<raw>& rows, std::size_t limit, char kind) {
     p.orders = a.orders;
     p.latitude = static_cast<double>(r.lat) / 1e6;
     p.longitude = static_cast<double>(r.lon) / 1e6;
-    auto centi = [](const std::optional<std::int64_t>& v) -> std::optional<double> {
-      if (!v) return std::nullopt;
-      return static_cast<double>(*v) / 100;
+    auto centi = [](std::int64_t v) -> std::optional<double> {
+      if (v == none) return std::nullopt;
+      return static_cast<double>(v) / 100;
     };
     p.accuracy = centi(r.acc);
     p.speed = centi(r.spd);
     p.heading = centi(r.hdg);
     p.battery = centi(r.bat);
     p.t_us = r.t;
-    if (r.dts) {
+    if (r.dts != none) {
       p.recorded_us = r.t;
-      p.ts_us = r.t + *r.dts;
+      p.ts_us = r.t + r.dts;
     } else {
       p.ts_us = r.t;
     }
@@ -257,7 +257,7 @@ page reader::finish(std::vector<raw>& rows, std::size_t limit, char kind) {
 
 page reader::by_courier(const query& q) {
   auto cur = parse_cursor(q.cursor, 'c');
-  std::vector<raw> rows;
+  auto& rows = rows_;
   std::optional<std::int64_t> id;
   courier_by_name_.reset().bind(1, q.id);
   if (courier_by_name_.step()) id = courier_by_name_.i64(0);
@@ -273,7 +273,7 @@ page reader::by_courier(const query& q) {
 
 page reader::by_window(const query& q) {
   auto cur = parse_cursor(q.cursor, 'w');
-  std::vector<raw> rows;
+  auto& rows = rows_;
   filter f(*this, q, nullptr);
   couriers_from_.reset().bind(1, cur ? std::string_view(cur->courier) : std::string_view());
   try {
@@ -327,7 +327,7 @@ page reader::by_order(const query& q) {
   }
 
   filter f(*this, q, &q.id);
-  std::vector<raw> rows;
+  auto& rows = rows_;
   for (const auto& [courier, span] : spans) {
     courier_by_id_.reset().bind(1, courier);
     bool known = courier_by_id_.step();
@@ -362,6 +362,8 @@ page reader::by_order(const query& q) {
 page reader::read(const query& in) {
   query q = in;
   if (q.limit == 0) q.limit = 1;
+  rows_.clear();
+  if (rows_.capacity() > 200'000) rows_.shrink_to_fit();
   if (attrs_.size() > 100'000) attrs_.clear();
   for (int attempt = 0;; ++attempt) {
     page_couriers_.clear();

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -32,12 +33,13 @@ class reader {
   page read(const query& q);
 
  private:
+  static constexpr std::int64_t none = std::numeric_limits<std::int64_t>::min();  // NULL
   struct raw {
     std::int64_t t = 0;
     std::int32_t seq = 0;
     std::int32_t attr = 0;
     std::int64_t lat = 0, lon = 0;
-    std::optional<std::int64_t> acc, spd, hdg, bat, dts;
+    std::int64_t acc = none, spd = none, hdg = none, bat = none, dts = none;
     std::size_t courier = 0;  // index into the page's courier ids
   };
   struct attr_info {
@@ -68,6 +70,9 @@ class reader {
       recent_row_, spans_;
   std::int64_t moved_at_ = 0;  // meta.moved in the current snapshot
   std::vector<std::string> page_couriers_;
+  // The rows of the page being read: kept between reads (fresh memory costs a page fault
+  // per 4 KiB, 16 us each on the VM this was measured on).
+  std::vector<raw> rows_;
   std::vector<recent_row> scratch_;
   std::unordered_map<std::int32_t, attr_info> attrs_;  // immutable rows: never stale
 };

@@ -86,6 +86,7 @@ class sqlite_store final : public store {
       started_ = true;
     }
     writer_thread_ = std::thread([this] { run_writer(); });
+    checkpoint_thread_ = std::thread([this] { run_checkpointer(); });
     for (int i = 0; i < std::max(1, tun_.readers); ++i) {
       reader_threads_.emplace_back([this] { run_reader(); });
     }
@@ -99,6 +100,12 @@ class sqlite_store final : public store {
     }
     cv_.notify_all();
     writer_thread_.join();
+    {
+      std::lock_guard lock(ck_mu_);
+      ck_stopping_ = true;
+    }
+    ck_cv_.notify_all();
+    checkpoint_thread_.join();
     {
       std::lock_guard lock(read_mu_);
       read_stopping_ = true;
@@ -122,7 +129,8 @@ class sqlite_store final : public store {
 
   bool open_writer() {
     try {
-      auto w = std::make_unique<sqlite::writer>(path_, tun_.writer, index_);
+      auto w = std::make_unique<sqlite::writer>(path_, tun_.writer, index_,
+                                                [this](int pages) { on_wal(pages); });
       std::lock_guard lock(mu_);
       writer_ = std::move(w);
       ready_ = true;
@@ -191,7 +199,16 @@ class sqlite_store final : public store {
   void maintain(clock::time_point now) {
     try {
       if (writer_->move_due(now)) {
-        writer_->move();
+        auto t0 = clock::now();
+        auto n = writer_->move();
+        if (core::log_enabled(core::log_level::debug)) {
+          core::log(core::log_level::debug,
+                    "history: moved " + std::to_string(n) + " rows in " +
+                        std::to_string(
+                            std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t0)
+                                .count()) +
+                        " ms");
+        }
       } else if (retention_running_ || now >= next_retention_) {
         auto cutoff = core::now_us() -
                       std::chrono::duration_cast<std::chrono::microseconds>(opt_.retention).count();
@@ -228,17 +245,51 @@ class sqlite_store final : public store {
         stop_now = stopping_ && queue_.empty();
         have_writer = writer_ != nullptr;
       }
-      if (!jobs.empty()) {
-        commit(jobs);
-        if (!stop_now) continue;  // appends first; maintenance when none wait
-      }
+      if (!jobs.empty()) commit(jobs);
       if (stop_now) break;
       auto now = clock::now();
       if (!have_writer) {
         if (now >= next_retry_ && !open_writer()) next_retry_ = now + tun_.retry_interval;
         continue;
       }
-      maintain(now);
+      // Between groups of appends, under load too: one move or one bounded retention step.
+      if (writer_) maintain(now);
+    }
+  }
+
+  // Checkpoints run here, on a connection of their own, instead of inside the writer's
+  // commits (SQLite's automatic checkpoint): copying the WAL into the file and its fsync no
+  // longer delay the appends waiting for the next commit.
+  static constexpr int checkpoint_pages = 1000;
+
+  void on_wal(int pages) {
+    {
+      std::lock_guard lock(ck_mu_);
+      wal_pages_ = pages;
+    }
+    if (pages >= checkpoint_pages) ck_cv_.notify_one();
+  }
+
+  void run_checkpointer() {
+    sqlite::db d;
+    for (;;) {
+      {
+        std::unique_lock lock(ck_mu_);
+        ck_cv_.wait_for(lock, std::chrono::seconds(1),
+                        [&] { return ck_stopping_ || wal_pages_ >= checkpoint_pages; });
+        if (ck_stopping_) return;
+        if (wal_pages_ < checkpoint_pages) continue;
+        wal_pages_ = 0;
+      }
+      try {
+        if (!d) d = sqlite::db::open_checkpointer(path_);
+        d.checkpoint_passive();
+      } catch (const std::exception& e) {
+        if (failure_log_.allow()) {
+          core::log(core::log_level::warn, std::string("history: checkpoint: ") + e.what());
+        }
+        d = {};  // reopened on the next try
+      }
     }
   }
 
@@ -292,6 +343,12 @@ class sqlite_store final : public store {
   clock::time_point next_retry_{}, next_retention_{};
   bool retention_running_ = false;
   std::chrono::milliseconds retention_every_{};
+
+  std::mutex ck_mu_;
+  std::condition_variable ck_cv_;
+  int wal_pages_ = 0;
+  bool ck_stopping_ = false;
+  std::thread checkpoint_thread_;
 
   std::mutex read_mu_;
   std::condition_variable read_cv_;

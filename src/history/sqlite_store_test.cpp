@@ -211,6 +211,7 @@ TEST(SqliteStore, ReopeningKeepsPointsAndArrivalOrder) {
   {
     auto s = started(path);  // defaults: the rows are still in `recent` at stop
     ASSERT_FALSE(append_sync(*s, {at("r", t0 + 20 * sec, 1), late("r", t0 + 10 * sec, 2)}));
+    ASSERT_FALSE(append_sync(*s, {at("o", t0 + 5 * sec, 9, "", {"x"})}));
     s->stop();
   }
   auto s = started(path);
@@ -219,6 +220,8 @@ TEST(SqliteStore, ReopeningKeepsPointsAndArrivalOrder) {
       *s, {at("r", t0 + 20 * sec, 3), late("r", t0 + 20 * sec, 4), late("r", t0 + 10 * sec, 5)}));
   EXPECT_EQ(lats(read_all(*s, courier_q("r", t0, t0 + 60 * sec))),
             (std::vector<double>{2, 5, 1, 3, 4}));
+  // The order's span was computed from `recent` when the file was opened again.
+  EXPECT_EQ(lats(read_all(*s, order_q("x", t0, t0 + 60 * sec))), std::vector<double>{9});
 }
 
 TEST(SqliteStore, WindowOrdersCourierIdsAsTextAndRefusesOtherCursors) {
@@ -300,6 +303,7 @@ TEST(SqliteStore, RetentionDeletesOldPoints) {
 
 TEST(SqliteStore, NotReadyWhileTheDirectoryIsMissingThenRecovers) {
   auto dir = temp_dir_env::dir / "later";
+  fs::remove_all(dir);  // --gtest_repeat runs it again in the same directory
   sqlite_tuning t;
   t.retry_interval = milliseconds(100);
   auto s = started((dir / "h.sqlite").string(), {}, t);

@@ -61,9 +61,14 @@ std::string encode_orders(const std::vector<std::string>& orders) {
   return out;
 }
 
-writer::writer(const std::string& path, const writer_tuning& tuning, recent_index& index)
-    : tuning_(tuning), index_(index), db_(db::open_writer(path, tuning.cache_mib)) {
+writer::writer(const std::string& path, const writer_tuning& tuning, recent_index& index,
+               wal_listener on_wal)
+    : tuning_(tuning),
+      index_(index),
+      db_(db::open_writer(path, tuning.cache_mib, static_cast<bool>(on_wal))),
+      on_wal_(std::move(on_wal)) {
   auto* h = db_.handle();
+  if (on_wal_) sqlite3_wal_hook(h, &writer::on_wal_commit, this);
   begin_ = stmt(h, "BEGIN IMMEDIATE");
   commit_ = stmt(h, "COMMIT");
   rollback_ = stmt(h, "ROLLBACK");
@@ -89,6 +94,10 @@ writer::writer(const std::string& path, const writer_tuning& tuning, recent_inde
       JOIN attrs AS a ON a.id = g.attr, json_each(a.orders) AS j
     WHERE a.orders <> '[]'
     GROUP BY g.hour, j.value, g.courier
+    ON CONFLICT(hour, order_id, courier) DO UPDATE SET
+      first_t = min(first_t, excluded.first_t), last_t = max(last_t, excluded.last_t))sql");
+  upsert_span_ = stmt(h, R"sql(
+    INSERT INTO order_spans(hour, order_id, courier, first_t, last_t) VALUES(?1, ?2, ?3, ?4, ?5)
     ON CONFLICT(hour, order_id, courier) DO UPDATE SET
       first_t = min(first_t, excluded.first_t), last_t = max(last_t, excluded.last_t))sql");
   move_delete_ = stmt(h, "DELETE FROM recent WHERE id <= ?1");
@@ -124,6 +133,15 @@ writer::writer(const std::string& path, const writer_tuning& tuning, recent_inde
     throw;
   }
   index_.reset(top);
+}
+
+int writer::on_wal_commit(void* self, sqlite3* h, const char* db_name, int pages) {
+  auto* w = static_cast<writer*>(self);
+  // Past 50,000 pages (200 MB) the checkpointer is not keeping up: checkpoint here.
+  if (pages > 50'000)
+    sqlite3_wal_checkpoint_v2(h, db_name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  w->on_wal_(pages);
+  return SQLITE_OK;
 }
 
 void writer::begin() {
@@ -233,6 +251,8 @@ void writer::commit(const std::vector<const std::vector<location_ptr>*>& batches
   const core::location* prev = nullptr;
   std::int64_t courier = 0;
   std::int32_t attr = 0;
+  span* last_span = nullptr;
+  span_key last_key{};
   begin();
   try {
     for (const auto* batch : batches) {
@@ -250,6 +270,17 @@ void writer::commit(const std::vector<const std::vector<location_ptr>*>& batches
         prev = &l;
         auto [t, dts] = history_time(l);
         auto seq = next_seq(courier, t);
+        if (!l.orders.empty()) {
+          span_key k{t / hour_us, courier, attr};
+          if (!last_span || !(k == last_key)) {
+            auto [it, fresh] = spans_.try_emplace(k, span{t, t, {}});
+            if (fresh) it->second.orders = l.orders;
+            last_span = &it->second;
+            last_key = k;
+          }
+          last_span->lo = std::min(last_span->lo, t);
+          last_span->hi = std::max(last_span->hi, t);
+        }
         auto id = next_id_++;
         ins_recent_.reset()
             .bind(1, id)
@@ -294,7 +325,17 @@ std::size_t writer::move() {
   try {
     move_points_.reset().bind(1, top).run();
     n = static_cast<std::size_t>(db_.changes());
-    move_orders_.reset().bind(1, top).run();
+    for (const auto& [k, sp] : spans_) {
+      for (const auto& o : sp.orders) {
+        upsert_span_.reset()
+            .bind(1, k.hour)
+            .bind(2, o)
+            .bind(3, k.courier)
+            .bind(4, sp.lo)
+            .bind(5, sp.hi);
+        upsert_span_.run();
+      }
+    }
     move_delete_.reset().bind(1, top).run();
     move_meta_.reset().bind(1, top).run();
     end();
@@ -303,6 +344,7 @@ std::size_t writer::move() {
     throw;
   }
   index_.moved(top);
+  spans_.clear();
   recent_rows_ = 0;
   recent_couriers_.clear();
   return n;

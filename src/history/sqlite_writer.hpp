@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -33,8 +34,12 @@ struct writer_tuning {
 
 class writer {
  public:
+  // Called after each commit with the pages in the WAL (the store checkpoints elsewhere).
+  using wal_listener = std::function<void(int pages)>;
+
   // Opens or creates the database and moves whatever a previous run left in `recent`.
-  writer(const std::string& path, const writer_tuning& tuning, recent_index& index);
+  writer(const std::string& path, const writer_tuning& tuning, recent_index& index,
+         wal_listener on_wal = {});
 
   // One transaction for all of them; returns once committed and indexed.
   void commit(const std::vector<const std::vector<location_ptr>*>& batches);
@@ -56,6 +61,24 @@ class writer {
     std::int64_t txn_min_t{};  // the smallest t given in it
   };
 
+  // Which orders a courier carried in one hour, for the rows since the last move (written
+  // to order_spans by the move; a restart recomputes them from `recent` in SQL instead).
+  struct span_key {
+    std::int64_t hour, courier;
+    std::int32_t attr;
+    bool operator==(const span_key&) const = default;
+  };
+  struct span_hash {
+    std::size_t operator()(const span_key& k) const {
+      return std::hash<std::int64_t>()(k.hour * 1'000'003 + k.courier * 31 + k.attr);
+    }
+  };
+  struct span {
+    std::int64_t lo, hi;
+    std::vector<std::string> orders;
+  };
+  static int on_wal_commit(void* self, struct sqlite3*, const char*, int pages);
+
   std::int64_t courier_id(const std::string& id);
   std::int32_t attr_id(const core::location& l);
   std::int32_t next_seq(std::int64_t courier, std::int64_t t);
@@ -67,8 +90,8 @@ class writer {
   recent_index& index_;
   db db_;
   stmt begin_, commit_, rollback_, ins_recent_, find_courier_, ins_courier_, find_attr_, ins_attr_,
-      newest_, seq_at_, move_points_, move_orders_, move_delete_, move_meta_, retention_couriers_,
-      retention_points_, retention_orders_;
+      newest_, seq_at_, move_points_, move_orders_, upsert_span_, move_delete_, move_meta_,
+      retention_couriers_, retention_points_, retention_orders_;
 
   std::int64_t next_id_ = 1;
   std::size_t recent_rows_ = 0;
@@ -81,6 +104,8 @@ class writer {
   std::unordered_map<std::int64_t, seq_state> seq_;
   std::uint64_t txn_ = 0;  // transactions begun
   std::vector<std::pair<std::int64_t, recent_row>> txn_rows_;
+  std::unordered_map<span_key, span, span_hash> spans_;
+  wal_listener on_wal_;
   std::string key_;
 };
 
