@@ -216,4 +216,16 @@ describe('LiveTrail', () => {
     lt.trim();
     expect(lt.trail.size).toBe(4);
   });
+
+  it('never asks for more than maxSpanMs at once', async () => {
+    const h = fakeHistory();
+    let now = 10_000;
+    const lt = new LiveTrail({ load: h.load, nowMs: () => now, windowMs: null, startMs: 0, aheadMs: 0, maxSpanMs: 5_000 });
+    await lt.start();
+    expect(h.calls[0]).toEqual({ from: 5000 * 1000, to: 10_000 * 1000 });
+    now = 100_000; // nothing held, long after: the gap is from the start, but capped
+    lt.disconnected();
+    await lt.reconnected();
+    expect(h.calls[1]).toEqual({ from: 95_000 * 1000, to: 100_000 * 1000 });
+  });
 });

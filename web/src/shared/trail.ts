@@ -125,6 +125,8 @@ export interface LiveTrailOptions {
   startMs?: number;
   /** How far past "now" a load asks for, to cover clock skew (ms). */
   aheadMs?: number;
+  /** The longest window one load may ask for (the API's: 24 h); older parts are given up. */
+  maxSpanMs?: number;
   setTimer?: (fn: () => void, ms: number) => unknown;
   clearTimer?: (h: unknown) => void;
   /** First retry delay after a retryable failure, doubled up to 30 s. */
@@ -224,8 +226,12 @@ export class LiveTrail {
     this.inFlight = true;
     // From the gap's start, never before the window; the load is inclusive of fromUs, so
     // the last point held comes back and is recognised as held.
-    const fromUs = Math.max(this.gapFromUs, this.o.windowMs !== null ? this.windowStartUs() : -Infinity);
     const toUs = (this.o.nowMs() + (this.o.aheadMs ?? 60_000)) * 1000;
+    const fromUs = Math.max(
+      this.gapFromUs,
+      this.o.windowMs !== null ? this.windowStartUs() : -Infinity,
+      this.o.maxSpanMs !== undefined ? toUs - this.o.maxSpanMs * 1000 : -Infinity,
+    );
     const covered = this.gapFromUs;
     try {
       const pts = await this.o.load(Math.floor(fromUs), Math.ceil(toUs));
