@@ -41,6 +41,7 @@ export function availabilityOf(err: unknown): HistoryAvailability {
 export interface CourierHistoryElements {
   root: HTMLElement;
   name: HTMLElement;
+  legend: HTMLElement;
   message: HTMLElement;
   summary: HTMLElement;
   exports: HTMLElement;
@@ -184,6 +185,7 @@ export class CourierHistory {
     if (this.els.message.textContent !== text) this.els.message.textContent = text;
     const on = this.enabled();
     this.els.summary.hidden = !on;
+    this.els.legend.hidden = !on;
     this.els.exports.hidden = !on;
     this.els.gpx.disabled = this.exporting || this.availability === 'unavailable';
     this.els.csv.disabled = this.exporting || this.availability === 'unavailable';

@@ -305,6 +305,7 @@ const courierHistory = new CourierHistory(
   {
     root: $('courier-history'),
     name: $('history-name'),
+    legend: $('history-legend'),
     message: $('history-message'),
     summary: $('history-summary'),
     exports: $('history-exports'),

@@ -8,6 +8,7 @@ import {
   REPLAY_SPEEDS,
   ReplayBuilder,
   ReplayClock,
+  tracksSpan,
   type ReplayPosition,
   type ReplayTrack,
 } from '../shared/replay';
@@ -57,6 +58,7 @@ export class ReplayView {
   private lastSliderUpdate = 0;
   private points = 0;
   private range: { from: number; to: number } | null = null;
+  private span: { from: number; to: number } | null = null;
 
   constructor(
     private readonly map: L.Map,
@@ -153,6 +155,7 @@ export class ReplayView {
     this.abort = abort;
     this.removeMarkers();
     this.clock = null;
+    this.span = null;
     this.els.controls.hidden = true;
     this.setState('loading');
     this.els.load.disabled = true;
@@ -201,6 +204,7 @@ export class ReplayView {
 
   private show(tracks: ReplayTrack[], from: number, to: number): void {
     this.clock = new ReplayClock(from, to);
+    this.span = tracksSpan(tracks);
     this.clock.setSpeed(Number(this.els.speed.value) || 10, performance.now());
     // Start where the first courier appears, not on an empty map.
     const first = Math.min(...tracks.map((t) => t.t[0]!));
@@ -306,6 +310,8 @@ export class ReplayView {
       state: this.state,
       from: this.range?.from ?? null,
       to: this.range?.to ?? null,
+      /** First and last point over all couriers. */
+      span: this.span,
       t: this.clock ? this.clock.time(performance.now()) : null,
       playing: this.clock?.playing ?? false,
       speed: this.clock?.speed ?? null,
