@@ -76,6 +76,10 @@ function makeLayer(kind: 'canvas' | 'markercluster'): MarkerLayer {
  */
 function maybeSwitchLayer(): void {
   if (!autoLayer || layer.kind === 'canvas' || store.size <= AUTO_CANVAS_ABOVE) return;
+  if (layer instanceof NoMarkers) {
+    liveKind = 'canvas'; // in replay: the live layer comes back as a canvas
+    return;
+  }
   layer.destroy();
   layer = makeLayer('canvas');
 }
@@ -141,6 +145,7 @@ function applyChanges(ch: ChangeSet, frameNow: number, wallNow: number): void {
   for (const c of ch.moved) {
     const m = markerState(c.key, wallNow);
     if (m) upserts.push(m);
+    if (c.key === selected) courierHistory.rename(c.name);
   }
   if (upserts.length) layer.upsert(upserts, frameNow);
   for (const key of ch.statusChanged) {
