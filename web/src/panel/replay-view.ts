@@ -207,8 +207,7 @@ export class ReplayView {
     this.span = tracksSpan(tracks);
     this.clock.setSpeed(Number(this.els.speed.value) || 10, performance.now());
     // Start where the first courier appears, not on an empty map.
-    const first = Math.min(...tracks.map((t) => t.t[0]!));
-    this.clock.seek(first, performance.now());
+    if (this.span) this.clock.seek(this.span.from, performance.now());
     this.renderer = tracks.length <= SVG_MARKERS_UP_TO ? L.svg({ padding: 0.5 }) : L.canvas({ padding: 0.5 });
     const bounds = L.latLngBounds([]);
     for (const track of tracks) {
