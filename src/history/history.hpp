@@ -47,7 +47,7 @@ struct point {
   std::optional<double> speed;     // m/s
   std::optional<double> heading;   // degrees
   std::optional<double> battery;   // 0..100 (phone apps, PROTOCOL.md §9); absent otherwise
-  std::int64_t ts_us = 0;                   // when it entered peyk
+  std::int64_t ts_us = 0;          // when it entered peyk
   std::optional<std::int64_t> recorded_us;  // the app's recorded_at, when sent
   std::int64_t t_us = 0;                    // its time in history: recorded_us or ts_us
 };
@@ -83,8 +83,8 @@ using location_ptr = std::shared_ptr<const core::location>;
 
 struct options {
   std::chrono::seconds retention{30 * 24 * 3600};  // --history-retention
-  std::size_t max_batch_points = 20'000;  // points per transaction at most (group commit)
-  std::size_t max_pending_points = 200'000;  // queued, not yet committed; past it: refuse
+  std::size_t max_batch_points = 20'000;           // points per transaction at most (group commit)
+  std::size_t max_pending_points = 200'000;        // queued, not yet committed; past it: refuse
 };
 
 class store {

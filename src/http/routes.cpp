@@ -85,12 +85,24 @@ void route(const request& req, const head_check& head, const std::shared_ptr<res
     }
     return handle_ingest(req, head, r, cfg, svc);
   }
+  if (is_track_path(path)) return handle_tracks(req, r, cfg, svc);
   bool get = method == bhttp::verb::get || method == bhttp::verb::head;
   if (get && path == "/healthz") return r->send(json_response(200, R"({"status":"ok"})"));
   if (get && path == "/readyz") {
-    bool ready = !svc.draining->load() && (!svc.broker || svc.broker->ready());
-    return r->send(ready ? json_response(200, R"({"status":"ready"})")
-                         : json_response(503, R"({"status":"not ready"})"));
+    // History counts where points are recorded (ingest 503s without it); a gateway that
+    // only answers track queries stays in the load balancer for its viewers.
+    const bool draining = svc.draining->load();
+    const bool broker_ok = !svc.broker || svc.broker->ready();
+    const bool history_ok = !svc.history || !svc.ingest || svc.history->ready();
+    if (!draining && broker_ok && history_ok) {
+      return r->send(json_response(200, R"({"status":"ready"})"));
+    }
+    boost::json::object o;
+    o["status"] = "not ready";
+    if (draining) o["draining"] = true;
+    if (!broker_ok) o["broker"] = "unavailable";
+    if (!history_ok) o["history"] = "unavailable";
+    return r->send(json_response(503, boost::json::serialize(o)));
   }
   if (get && path == "/metrics") {
     auto text = svc.metrics->render();

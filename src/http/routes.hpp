@@ -49,6 +49,11 @@ void handle_ingest(const request& req, const head_check& head, const std::shared
                    const settings& cfg, const services& svc);
 void handle_upgrade(const request& req, const std::shared_ptr<responder>& r, const settings& cfg,
                     const services& svc);
+// The track queries (tracks.cpp): /api/v1/couriers/{id}/track|summary,
+// /api/v1/orders/{id}/track, /api/v1/tracks.
+bool is_track_path(std::string_view path);
+void handle_tracks(const request& req, const std::shared_ptr<responder>& r, const settings& cfg,
+                   const services& svc);
 bool serve_static(const request& req, const std::shared_ptr<responder>& r, const settings& cfg);
 
 response json_response(unsigned status, std::string body);
