@@ -84,7 +84,13 @@ describe('panel: trail', { skip: NO_HISTORY }, () => {
       assert.ok(t0.loaded, 'the trail was loaded from /api/v1/couriers/{id}/track');
       assert.ok(t0.loadedPoints >= 2, `points from history: ${t0.loadedPoints}`);
       assert.ok(t0.firstUs < selectedAtUs - 1_000_000, 'the trail starts before the courier was selected (history, not the socket)');
-      assert.equal(first.points, t0.points, 'the path holds every point of the trail');
+      // The path and the trail read in the same animation frame, right after the page's
+      // frame loop (which draws the trail) ran: no socket message can come in between.
+      const same = await page.evaluate((id) => new Promise((resolve) => requestAnimationFrame(() => {
+        const el = document.querySelector(`path.peyk-trail[data-courier-id="${id}"]`);
+        resolve({ path: Number(el.dataset.points), trail: window.peyk.trail().points });
+      })), id);
+      assert.equal(same.path, same.trail, 'the path holds every point of the trail');
       await screenshot(page, 'history-trail-first');
 
       // It grows with the points received live.
