@@ -22,6 +22,7 @@
 #include "core/metrics.hpp"
 #include "core/rate_limiter.hpp"
 #include "gateway/gateway.hpp"
+#include "http/limits.hpp"
 #include "http/routes.hpp"
 #include "http/server.hpp"
 #include "store/last_known.hpp"
@@ -41,8 +42,9 @@ class recording_responder final : public http::responder {
     if (res.result_int() < 100 || res.result_int() > 599) std::abort();
   }
   void post(std::function<void()> fn) override { fn(); }
-  void upgrade(std::shared_ptr<const auth::identity> who, gateway::subprotocol) override {
-    if (!who) std::abort();
+  void upgrade(std::shared_ptr<const auth::identity> who, gateway::subprotocol,
+               std::shared_ptr<void> lease) override {
+    if (!who || !lease) std::abort();
     ++answers;
   }
 };
@@ -55,6 +57,7 @@ struct world {
   broker::memory_broker broker;
   core::metrics metrics;
   std::atomic<bool> draining{false};
+  http::limits conn_limits{http::limit_settings{}};
   store::last_known store;
   gateway::gateway gw{gateway::options{}, store, metrics, {}};
   http::settings cfg;
@@ -70,6 +73,7 @@ struct world {
     svc.gw = &gw;
     svc.metrics = &metrics;
     svc.draining = &draining;
+    svc.conn_limits = &conn_limits;
   }
 };
 
@@ -92,7 +96,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (ec == bhttp::error::need_more) return 0;  // the session would wait for more bytes
     if (ec || !parser.is_done()) return 0;        // the session answers 400/413/431 and closes
     auto r = std::make_shared<recording_responder>();
-    http::route(parser.get(), r, w.cfg, w.svc);
+    // As the session does: the head is checked first (auth before body), then routed.
+    auto head = http::check_head(parser.get(), w.cfg, w.svc);
+    if (head.refuse) {
+      r->send(std::move(*head.refuse));
+    } else {
+      http::route(parser.get(), head, r, w.cfg, w.svc);
+    }
     if (r->answers != 1) std::abort();
     if (!parser.get().keep_alive()) return 0;
   }
