@@ -30,7 +30,6 @@ after(async () => {
   await browser?.close();
 });
 
-const NO_HISTORY = haveHistory() ? false : 'build/peyk records no history (no `serve --history`)';
 
 /** The trail's path element: its data-points and the number of points in its `d`. */
 const trailDom = (page, id) =>
@@ -60,7 +59,7 @@ async function selectCourier(page, id) {
   await waitFor(async () => (await trail(page)).id === String(id), { timeout: 5_000, what: `courier ${id} selected` });
 }
 
-describe('panel: trail', { skip: NO_HISTORY }, () => {
+describe('panel: trail', () => {
   test('a selected courier\'s trail comes from history, grows live, and shows today\'s summary', { timeout: 60_000 }, async (t) => {
     const env = await liveServer(t);
     await sleep(2_500); // a few more points of every courier in history before the page opens
@@ -215,7 +214,7 @@ describe('panel: trail', { skip: NO_HISTORY }, () => {
   });
 });
 
-describe('panel: replay', { skip: NO_HISTORY }, () => {
+describe('panel: replay', () => {
   test('replay loads every courier and the markers move as the slider moves', { timeout: 60_000 }, async (t) => {
     const env = await liveServer(t);
     const startedAt = Date.now() - 60_000;
@@ -315,7 +314,7 @@ describe('panel: replay', { skip: NO_HISTORY }, () => {
   });
 });
 
-describe('customer page: route', { skip: NO_HISTORY }, () => {
+describe('customer page: route', () => {
   test('the customer page draws the route its order has taken, growing live', { timeout: 60_000 }, async (t) => {
     const env = await liveServer(t);
     const { server } = env;
