@@ -29,7 +29,7 @@
 #include "core/location.hpp"
 
 namespace peyk::core {
-class metrics;
+struct metrics;
 }
 
 namespace peyk::history {
