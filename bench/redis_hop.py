@@ -118,7 +118,8 @@ def main():
         raise SystemExit(f"no peyk binary at {C.PEYK_BIN}")
 
     secret = secrets.token_hex(32)
-    flags = ["--rate-limit", "0", "--log-level", "warn"]
+    # --history off: the hop itself is measured (serve records tracks by default)
+    flags = ["--rate-limit", "0", "--history", "off", "--log-level", "warn"]
     rows = []
     procs = []
 

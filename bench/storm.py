@@ -114,6 +114,7 @@ class StormServer:
             self.proc = h.Proc(["taskset", "-c", h.SERVER_CORE, ctx.peyk, "serve", "--redis",
                                 f"redis://127.0.0.1:{self.redis.port}", "--listen",
                                 f"127.0.0.1:{self.port}", "--threads", "1", "--rate-limit", "0",
+                                "--history", "off",  # no tracks: storms only publish on Redis
                                 "--log-level", "warn"] + h.PEYK_LOAD_FLAGS,
                                os.path.join(ctx.raw, f"f-serve-{self.port}.log"), env=env)
             self.pid = self.proc.pid

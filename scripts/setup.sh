@@ -9,8 +9,11 @@ PKGS=(
   libclang-rt-14-dev llvm   # sanitizer and libFuzzer runtimes (only recommended by clang), llvm-symbolizer
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev
   libssl-dev libhiredis-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libsqlite3-dev sqlite3   # history's SQLite backend (--history sqlite:PATH); the CLI to inspect a file
   redis-server redis-tools haproxy curl   # redis-cli, haproxy: the Redis Cluster test (test_cluster.py)
   faketime                                 # an ingest whose clock runs ahead (test_liveness.py)
+  libxml2-utils                            # xmllint: GPX output checked against the GPX 1.1 schema
+  libpq-dev postgresql-15                  # history --history postgres:// (PROTOCOL.md §7); tests run their own server
   python3 python3-pytest python3-websocket python3-requests python3-jwt python3-redis
   chromium
 )
@@ -26,13 +29,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# redis-server and haproxy are started by the tests themselves on free ports; keep the
-# packaged daemons off (haproxy's would hold :80 with the stock config).
+# redis-server, haproxy and postgres are started by the tests themselves on free ports;
+# keep the packaged daemons off (haproxy's would hold :80 with the stock config).
 if command -v systemctl >/dev/null 2>&1; then
-  systemctl disable --now redis-server haproxy >/dev/null 2>&1 || true
+  systemctl disable --now redis-server haproxy postgresql >/dev/null 2>&1 || true
 fi
 # Without systemd (a container), the packages' postinst may have started them by init script.
-for svc in redis-server haproxy; do
+for svc in redis-server haproxy postgresql; do
   if [ -x "/etc/init.d/$svc" ] && command -v service >/dev/null 2>&1; then
     service "$svc" status >/dev/null 2>&1 && service "$svc" stop >/dev/null 2>&1 || true
   fi

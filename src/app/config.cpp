@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -63,6 +64,53 @@ std::vector<std::string> split_list(std::string_view t) {
   return out;
 }
 
+std::string check_history_spec(std::string_view spec) {
+  if (spec == "off") return {};
+  if (spec.starts_with("sqlite:")) {
+    if (spec.size() == 7) return "--history sqlite:PATH needs a file path";
+    return {};
+  }
+  for (std::string_view scheme : {"postgres://", "postgresql://"}) {
+    if (!spec.starts_with(scheme)) continue;
+    auto rest = spec.substr(scheme.size());
+    auto slash = rest.find('/');
+    if (rest.empty() || slash == 0 || slash == std::string_view::npos || slash + 1 == rest.size()) {
+      return "--history postgres:// takes postgres://USER[:PASS]@HOST:PORT/DB";
+    }
+    return {};
+  }
+  auto colon = spec.find(':');
+  return "--history takes sqlite:PATH, postgres://USER[:PASS]@HOST:PORT/DB or off, not '" +
+         std::string(colon == std::string_view::npos ? spec : spec.substr(0, colon + 1)) +
+         (colon == std::string_view::npos ? "'" : "...'");
+}
+
+std::string redact_history_spec(std::string_view spec) {
+  std::string out(spec);
+  auto scheme = out.find("://");
+  if (scheme == std::string::npos) return out;
+  auto auth_start = scheme + 3;
+  auto auth_end = out.find_first_of("/?#", auth_start);
+  if (auth_end == std::string::npos) auth_end = out.size();
+  // The userinfo ends at the last '@' of the authority (a password may hold '@').
+  auto at = out.rfind('@', auth_end);
+  if (at != std::string::npos && at >= auth_start) {
+    auto colon = out.find(':', auth_start);
+    if (colon != std::string::npos && colon < at) {
+      out.replace(colon + 1, at - colon - 1, "***");
+    }
+  }
+  // libpq also takes ?password=...
+  for (std::size_t pos = out.find_first_of("?&"); pos != std::string::npos;
+       pos = out.find_first_of("?&", pos + 1)) {
+    if (out.compare(pos + 1, 9, "password=") != 0) continue;
+    auto v = pos + 10;
+    auto end = out.find_first_of("&#", v);
+    out.replace(v, (end == std::string::npos ? out.size() : end) - v, "***");
+  }
+  return out;
+}
+
 namespace {
 
 template <class Config>
@@ -103,6 +151,9 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
   double header_timeout = 10, body_timeout = 30, keepalive_timeout = 75;
   std::size_t qentries = c.gateway.queue.max_entries, qbytes = c.gateway.queue.max_bytes;
   std::string offline_after = "2m", courier_ttl = "24h";
+  std::string history, history_retention = "30d";
+  const std::string cmd = command;
+  const bool records_by_default = cmd == "serve" || cmd == "demo";
   po::options_description d("Options");
   // clang-format off
   d.add_options()
@@ -147,6 +198,15 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
     ("web-root", po::value(&c.http.web_root), "directory of the built panel (default: web/dist beside the binary's source tree, if present)")
     ("tiles", po::value(&c.http.tiles_url)->default_value(c.http.tiles_url), "map tile URL template for the panel")
     ("tiles-attribution", po::value(&c.http.tiles_attribution)->default_value(c.http.tiles_attribution), "attribution shown under the tiles")
+    ("history", po::value(&history), records_by_default
+        ? "tracks (every accepted point, for the track queries): sqlite:PATH, postgres://USER[:PASS]@HOST:PORT/DB (the password is never logged; or use PGPASSWORD / ~/.pgpass) or off; default: sqlite:<--data-dir>/history.sqlite"
+        : cmd == "ingest" ? "record every accepted point (tracks) in sqlite:PATH or postgres://USER[:PASS]@HOST:PORT/DB before answering 200 (the password is never logged); default: off (nothing recorded)"
+                          : "answer the track queries (/api/v1/couriers/ID/track, ...) from sqlite:PATH or postgres://USER[:PASS]@HOST:PORT/DB (the password is never logged); default: off (no track queries)")
+    ("data-dir", po::value(&c.data_dir)->default_value(c.data_dir), records_by_default
+        ? "directory of the default history file (history.sqlite), created if missing"
+        : "directory for local data (unused by this command unless --history names a file in it)")
+    ("history-retention", po::value(&history_retention)->default_value(history_retention), "with --history: points older than this (by the time they were measured) are dropped: 90s, 15m, 2h, 30d or seconds")
+    ("max-history-queries", po::value(&c.http.max_history_queries)->default_value(c.http.max_history_queries), "with --history: track queries answered at once by this process; one more is refused with 503 and Retry-After")
     ("log-level", po::value(&c.log_level)->default_value(c.log_level), "debug, info, warn, error or off");
   // clang-format on
   std::string usage = std::string("usage: peyk ") + command + " [options]";
@@ -233,6 +293,25 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
         }
         if (cfg.cluster_partitions < 1 || cfg.cluster_partitions > 4096) {
           return "--cluster-partitions must be 1..4096";
+        }
+        if (cfg.data_dir.empty()) return "--data-dir must not be empty";
+        if (vm.count("history")) {
+          cfg.history = history;
+        } else if (records_by_default) {
+          cfg.history =
+              "sqlite:" + (std::filesystem::path(cfg.data_dir) / "history.sqlite").string();
+        } else {
+          cfg.history = "off";
+        }
+        if (auto problem = check_history_spec(cfg.history); !problem.empty()) return problem;
+        auto retention = parse_duration_s(history_retention);
+        if (!retention || *retention > 3650 * 86400) {
+          return "--history-retention takes a duration of 1s..3650d such as 90s, 15m, 2h or 30d";
+        }
+        cfg.history_retention_s = *retention;
+        cfg.http.history_retention = std::chrono::seconds(*retention);
+        if (cfg.http.max_history_queries < 1 || cfg.http.max_history_queries > 1024) {
+          return "--max-history-queries must be 1..1024";
         }
         return {};
       });

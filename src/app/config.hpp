@@ -39,6 +39,12 @@ struct serve_config {
   double drain_window_s = 0;
   std::string log_level = "info";
   bool allow_short_secret = false;  // `peyk demo` only: a key under 32 bytes is warned about
+  // Tracks (PROTOCOL.md §7): "sqlite:PATH", "postgres://USER[:PASS]@HOST:PORT/DB" or "off".
+  // parse_serve fills in the command's default: SQLite in --data-dir for serve and demo,
+  // off for ingest and gateway (they record / answer queries only when given one).
+  std::string history = "off";
+  std::string data_dir = "./peyk-data";
+  std::int64_t history_retention_s = 30 * 86400;
   http::settings http;
   gateway::options gateway;
 };
@@ -61,6 +67,14 @@ double default_drain_window_s(std::string_view command);
 
 // Parses "30s", "10m", "1h", "2d" or plain seconds; nullopt when malformed or <= 0.
 std::optional<std::int64_t> parse_duration_s(std::string_view text);
+
+// Checks a --history value; returns an error message (empty: fine). Never echoes what
+// follows the scheme (a PostgreSQL URL may carry a password).
+std::string check_history_spec(std::string_view spec);
+
+// The --history value fit for a log line: the password of a postgres:// URL (and any
+// password= parameter) replaced by "***".
+std::string redact_history_spec(std::string_view spec);
 
 // "a,b,,c" -> {"a","b","c"}
 std::vector<std::string> split_list(std::string_view text);

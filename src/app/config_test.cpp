@@ -240,5 +240,74 @@ TEST(ServeFlags, CourierTtlAndOrderBudget) {
   EXPECT_NE(o.str().find("(=24h)"), std::string::npos);
 }
 
+std::optional<serve_config> command(const char* cmd, std::vector<const char*> args, int& code,
+                                    std::string& err) {
+  args.insert(args.begin(), cmd);
+  std::ostringstream o, e;
+  auto c = parse_serve(static_cast<int>(args.size()), args.data(), o, e, code, cmd);
+  err = e.str() + o.str();
+  return c;
+}
+
+TEST(HistoryFlags, DefaultsPerCommand) {
+  int code = -1;
+  std::string msg;
+  auto c = command("serve", {}, code, msg);
+  ASSERT_TRUE(c) << msg;
+  EXPECT_EQ(c->history, "sqlite:./peyk-data/history.sqlite");
+  EXPECT_EQ(c->history_retention_s, 30 * 86400);
+  c = command("demo", {"--data-dir", "/tmp/x"}, code, msg);
+  ASSERT_TRUE(c) << msg;
+  EXPECT_EQ(c->history, "sqlite:/tmp/x/history.sqlite");
+  for (const char* cmd : {"ingest", "gateway"}) {
+    c = command(cmd, {"--data-dir", "/tmp/x"}, code, msg);
+    ASSERT_TRUE(c) << msg;
+    EXPECT_EQ(c->history, "off") << cmd;
+  }
+  c = command("ingest", {"--history", "postgres://u:p@h:5432/db", "--history-retention", "2s"},
+              code, msg);
+  ASSERT_TRUE(c) << msg;
+  EXPECT_EQ(c->history, "postgres://u:p@h:5432/db");
+  EXPECT_EQ(c->history_retention_s, 2);
+  c = command("serve", {"--history", "off"}, code, msg);
+  ASSERT_TRUE(c) << msg;
+  EXPECT_EQ(c->history, "off");
+}
+
+TEST(HistoryFlags, BadValuesAreClearAndNeverEchoAPassword) {
+  int code = -1;
+  std::string msg;
+  for (auto bad :
+       std::vector<std::vector<const char*>>{{"--history", "mysql://root:hunter2@db/x"},
+                                             {"--history", "sqlite:"},
+                                             {"--history", "postgres://hunter2"},
+                                             {"--history", "postgresql://u:hunter2@h:1/"},
+                                             {"--history-retention", "0"},
+                                             {"--history-retention", "10y"},
+                                             {"--history-retention", "3651d"},
+                                             {"--max-history-queries", "0"},
+                                             {"--data-dir", ""}}) {
+    EXPECT_FALSE(command("serve", bad, code, msg)) << bad[1];
+    EXPECT_EQ(code, 2);
+    EXPECT_EQ(msg.find("hunter2"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(bad[0]), std::string::npos) << msg;
+  }
+}
+
+TEST(HistoryFlags, Redaction) {
+  EXPECT_EQ(redact_history_spec("postgres://peyk:s3cret@db:5432/peyk"),
+            "postgres://peyk:***@db:5432/peyk");
+  EXPECT_EQ(redact_history_spec("postgres://peyk:p@ss@db:5432/peyk"),
+            "postgres://peyk:***@db:5432/peyk");
+  EXPECT_EQ(redact_history_spec("postgres://peyk@db/peyk?password=x&sslmode=require"),
+            "postgres://peyk@db/peyk?password=***&sslmode=require");
+  EXPECT_EQ(redact_history_spec("postgresql://db/peyk"), "postgresql://db/peyk");
+  EXPECT_EQ(redact_history_spec("sqlite:/var/lib/peyk/h.sqlite"), "sqlite:/var/lib/peyk/h.sqlite");
+  EXPECT_EQ(check_history_spec("off"), "");
+  EXPECT_EQ(check_history_spec("sqlite:h.sqlite"), "");
+  EXPECT_EQ(check_history_spec("postgres://u@h/db"), "");
+  EXPECT_NE(check_history_spec("postgres://u@h"), "");
+}
+
 }  // namespace
 }  // namespace peyk::app

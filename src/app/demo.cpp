@@ -78,6 +78,9 @@ const char* demo_help =
     "an admin token, a customer tracking URL and a curl line.\n\n"
     "  --couriers N (=200)   simulated couriers (0: none)\n"
     "  --update-interval S (=2)  seconds between a courier's posts\n\n"
+    "Tracks are recorded by default in ./peyk-data/history.sqlite (--data-dir DIR,\n"
+    "--history sqlite:PATH | postgres://... | off, --history-retention 30d), so a\n"
+    "courier's trail can be read back at once: /api/v1/couriers/ID/track.\n\n"
     "Every option of `peyk serve --help` is accepted too.\n";
 
 }  // namespace
@@ -106,6 +109,7 @@ int demo_main(int argc, const char* const* argv) {
   }
   std::string secret = load_secret(cfg->jwt_secret_file);
   cfg->allow_short_secret = true;  // a throwaway demo; serve, ingest and gateway refuse it
+  const std::string history = redact_history_spec(cfg->history);
   boost::asio::io_context sim_ioc;
   std::unique_ptr<simulator::simulator> sim;
   std::thread sim_thread;
@@ -141,6 +145,13 @@ int demo_main(int argc, const char* const* argv) {
         << "Watch it live with any WebSocket client, e.g.:\n  websocat -H 'Authorization: Bearer "
         << admin << "' "
         << "ws" << url.substr(4) << "/ws\n\n"
+        << (history == "off"
+                ? std::string("Tracks are not recorded (--history off).\n\n")
+                : "Tracks are recorded in " + history + "; the last 24 h of courier " +
+                      (flags->couriers > 0 ? std::string("1000") : "10") +
+                      " (also ?format=gpx, geojson or csv):\n  curl -s -H " +
+                      "'Authorization: Bearer " + admin + "' \\\n    " + url + "/api/v1/couriers/" +
+                      (flags->couriers > 0 ? std::string("1000") : "10") + "/track\n\n")
         << (flags->couriers > 0
                 ? std::to_string(flags->couriers) + " simulated couriers (ids 1000+) are " +
                       "driving around Tehran, carrying orders.\n"

@@ -26,6 +26,7 @@
 #include "core/order_budget.hpp"
 #include "core/rate_limiter.hpp"
 #include "gateway/gateway.hpp"
+#include "history/history.hpp"
 #include "http/server.hpp"
 #include "store/last_known.hpp"
 
@@ -68,11 +69,36 @@ tcp::endpoint parse_endpoint(const std::string& listen) {
   return {net::ip::make_address(host), static_cast<unsigned short>(port)};
 }
 
+// `sqlite:PATH`: creates PATH's directory when missing (the default --data-dir), readable
+// by this user only (tracks are where people were).
+void make_history_dir(const std::string& spec) {
+  if (!spec.starts_with("sqlite:")) return;
+  auto dir = std::filesystem::path(spec.substr(7)).parent_path();
+  if (dir.empty()) return;
+  std::error_code ec;
+  if (std::filesystem::is_directory(dir, ec)) return;
+  if (!std::filesystem::create_directories(dir, ec) && ec) {
+    throw std::runtime_error("cannot create the history directory " + dir.string() + ": " +
+                             ec.message());
+  }
+  std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+}
+
+std::string duration_text(std::int64_t s) {
+  if (s % 86400 == 0) return std::to_string(s / 86400) + "d";
+  if (s % 3600 == 0) return std::to_string(s / 3600) + "h";
+  if (s % 60 == 0) return std::to_string(s / 60) + "m";
+  return std::to_string(s) + "s";
+}
+
 }  // namespace
 
 int run_serve(serve_config cfg, role r, const std::function<void(const std::string&)>& on_ready) {
   core::set_log_level(parse_level(cfg.log_level));
   ::signal(SIGPIPE, SIG_IGN);
+  // A file size limit (RLIMIT_FSIZE) reached by the history file is a write error (503
+  // history_unavailable until there is room), not the end of the process.
+  ::signal(SIGXFSZ, SIG_IGN);
   const char* role_name = r == role::all ? "serve" : r == role::ingest ? "ingest" : "gateway";
   std::string secret, previous_secret;
   tcp::endpoint ep;
@@ -155,6 +181,26 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
   store::last_known store;
   std::atomic<bool> draining{false};
 
+  // Tracks (PROTOCOL.md §7): opened before the port, so that no point is taken unrecorded.
+  std::unique_ptr<history::store> hist;
+  if (cfg.history != "off") {
+    const auto shown = redact_history_spec(cfg.history);
+    try {
+      make_history_dir(cfg.history);
+      history::options opt;
+      opt.retention = std::chrono::seconds(cfg.history_retention_s);
+      hist = history::open_store(cfg.history, opt, metrics);
+      hist->start();
+    } catch (const std::exception& e) {
+      std::cerr << "peyk: history " << shown << ": " << e.what() << "\n";
+      return 2;
+    }
+    core::log(core::log_level::info,
+              "history: " + shown + ", retention " + duration_text(cfg.history_retention_s) +
+                  (r == role::gateway ? " (track queries only)" : "") +
+                  (hist->ready() ? "" : "; not writable yet: ingest answers 503 until it is"));
+  }
+
   unsigned n = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::unique_ptr<net::io_context>> owned;
   std::vector<net::io_context*> contexts;
@@ -184,11 +230,13 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
       &tokens,  &limiter, &bus, r != role::gateway, r != role::ingest ? &gw : nullptr,
       &metrics, &draining};
   if (order_budget) svc.orders = &*order_budget;
+  svc.history = hist.get();
   http::server srv(cfg.http, svc, contexts);
   try {
     srv.listen(ep);
   } catch (const boost::system::system_error& e) {
     std::cerr << "peyk: cannot listen on " << cfg.listen << ": " << e.code().message() << "\n";
+    if (hist) hist->stop();
     return 2;
   }
   gw.start();
@@ -332,6 +380,8 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
   main_ctx.run();
   for (auto& t : threads) t.join();
   srv.release();
+  // Every answer is written: what is still queued is committed, then the store's threads end.
+  if (hist) hist->stop();
   core::log(core::log_level::info, std::string("peyk ") + role_name + " stopped");
   return 0;
 }

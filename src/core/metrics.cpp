@@ -108,6 +108,22 @@ std::string metrics::render() const {
          cluster_partitions_subscribed);
   simple(out, "peyk_publish_errors_total", "counter", "Publishes the broker refused.",
          publish_errors);
+  simple(out, "peyk_history_unavailable_total", "counter",
+         "Ingest requests answered 503 history_unavailable (the point was not recorded).",
+         history_unavailable);
+  simple(out, "peyk_history_queries_refused_total", "counter",
+         "Track queries refused with 503 history_busy (--max-history-queries at once).",
+         history_queries_refused);
+  header(out, "peyk_history_queries_total", "counter", "Track queries, by HTTP status.");
+  for (std::size_t s = 0; s < history_queries_by_status.size(); ++s) {
+    auto v = history_queries_by_status[s].value();
+    if (v == 0) continue;
+    out += "peyk_history_queries_total{status=\"" + std::to_string(s) + "\"} " + std::to_string(v) +
+           "\n";
+  }
+  header(out, "peyk_history_query_latency_seconds", "histogram",
+         "From a track query's request to its answer (every page of a summary).");
+  history_query_latency.render(out, "peyk_history_query_latency_seconds", "");
   simple(out, "peyk_couriers", "gauge", "Couriers whose last location is kept here.", couriers);
   simple(out, "peyk_couriers_offline_total", "counter",
          "Couriers reported offline: silent for --offline-after.", couriers_offline);
@@ -115,6 +131,16 @@ std::string metrics::render() const {
          "Couriers forgotten: silent for --courier-ttl.", couriers_forgotten);
   simple(out, "peyk_ts_clamped_total", "counter",
          "Channel messages whose ts was more than 5 s in the future, clamped to now.", ts_clamped);
+  simple(out, "peyk_history_points_total", "counter", "Points committed to history (tracks).",
+         history_points);
+  simple(out, "peyk_history_commits_total", "counter",
+         "History transactions committed (each groups the appends that waited for it).",
+         history_commits);
+  simple(out, "peyk_history_refused_total", "counter",
+         "History appends refused: history not writable, or too many points queued.",
+         history_refused);
+  simple(out, "peyk_history_pending_points", "gauge",
+         "Points queued for history and not yet committed.", history_pending);
   header(out, "peyk_ingest_requests_total", "counter", "Ingest API requests, by HTTP status.");
   for (std::size_t s = 0; s < ingest_by_status.size(); ++s) {
     auto v = ingest_by_status[s].value();
@@ -128,6 +154,9 @@ std::string metrics::render() const {
   header(out, "peyk_ingest_latency_seconds", "histogram",
          "From an ingest request read to its answer.");
   ingest_latency.render(out, "peyk_ingest_latency_seconds", "");
+  header(out, "peyk_history_commit_seconds", "histogram",
+         "One history transaction, from its start to durable (group commit).");
+  history_commit_latency.render(out, "peyk_history_commit_seconds", "");
   return out;
 }
 

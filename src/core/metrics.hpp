@@ -72,13 +72,22 @@ struct metrics {
   counter cluster_redirects;            // MOVED / ASK replies followed
   gauge cluster_partitions_subscribed;  // sharded channels subscribed here
   counter publish_errors;
-  gauge couriers;              // couriers in the last-known store
+  counter history_unavailable;      // ingest requests answered 503 history_unavailable
+  counter history_queries_refused;  // track queries refused: --max-history-queries reached
+  std::array<counter, 600> history_queries_by_status;  // track queries; index = HTTP status
+  histogram history_query_latency;                     // a track query, request to answer
+  gauge couriers;                                      // couriers in the last-known store
   counter couriers_offline;    // couriers reported offline (silent past --offline-after)
   counter couriers_forgotten;  // couriers forgotten (silent past --courier-ttl)
   counter ts_clamped;          // channel messages whose ts was in the future
+  counter history_points;      // points committed to history (tracks)
+  counter history_commits;     // history transactions (group commit: many appends each)
+  counter history_refused;     // appends refused: history not writable, or its queue full
+  gauge history_pending;       // points queued for history, not yet committed
   std::array<counter, 600> ingest_by_status;  // index = HTTP status
   histogram delivery_latency;                 // ts -> handed to the socket
   histogram ingest_latency;                   // request read -> answered
+  histogram history_commit_latency;           // one history transaction, begin -> durable
 
   std::string render() const;
 };

@@ -1,4 +1,6 @@
-// POST /api/v1/locations (PROTOCOL.md §3).
+// POST /api/v1/locations (PROTOCOL.md §3), recorded in history when there is one (§7).
+#include <atomic>
+
 #include <boost/beast/http/field.hpp>
 
 #include "core/clock.hpp"
@@ -23,6 +25,24 @@ response unavailable(const char* message) {
   res.set(bhttp::field::retry_after, "1");
   return res;
 }
+
+response history_unavailable(const char* message) {
+  auto res = error_response(503, "history_unavailable", message);
+  res.set(bhttp::field::retry_after, "1");
+  return res;
+}
+
+response accepted(int interval) {
+  return json_response(200, R"({"update_interval":")" + rate_text(interval) +
+                                R"(","update_interval_seconds":)" + std::to_string(interval) + "}");
+}
+
+// The two completions a recorded request waits for (append and publish, any threads).
+struct both {
+  std::atomic<int> left{2};
+  std::atomic<bool> history_failed{false};
+  std::atomic<bool> broker_failed{false};
+};
 
 }  // namespace
 
@@ -95,6 +115,11 @@ void handle_ingest(const request& req, const head_check& head, const std::shared
     }
   }
   if (!svc.broker->can_publish()) return answer(r, svc, started, unavailable("broker unavailable"));
+  // History down: refused before anything is published (PROTOCOL.md §7).
+  if (svc.history && !svc.history->ready()) {
+    svc.metrics->history_unavailable.inc();
+    return answer(r, svc, started, history_unavailable("history is unavailable; retry"));
+  }
   if (svc.orders) {
     std::vector<std::string_view> named;
     for (const auto& p : *points) named.insert(named.end(), p.orders.begin(), p.orders.end());
@@ -117,18 +142,47 @@ void handle_ingest(const request& req, const head_check& head, const std::shared
     batch.push_back(std::make_shared<const core::location>(std::move(p)));
   }
   auto interval = cfg.update_interval_s;
-  // The answer waits for the broker: never 200 for a point that was not published.
-  svc.broker->publish(batch, [r, &svc, started, interval](boost::system::error_code ec) {
-    r->post([r, &svc, started, interval, ec] {
-      if (ec) {
+  if (!svc.history) {
+    // The answer waits for the broker: never 200 for a point that was not published.
+    svc.broker->publish(batch, [r, &svc, started, interval](boost::system::error_code ec) {
+      r->post([r, &svc, started, interval, ec] {
+        if (ec) {
+          svc.metrics->publish_errors.inc();
+          return answer(r, svc, started, unavailable("the broker did not take the location"));
+        }
+        answer(r, svc, started, accepted(interval));
+      });
+    });
+    return;
+  }
+  // With history the answer waits for both the append (durable) and the publish, which run
+  // at once: 200 only when both succeeded (docs/architecture.md, "Durable acknowledgement").
+  auto join = std::make_shared<both>();
+  auto finish = [r, &svc, started, interval, join] {
+    if (join->left.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    r->post([r, &svc, started, interval, join] {
+      if (join->history_failed.load()) {
+        svc.metrics->history_unavailable.inc();
+        return answer(r, svc, started,
+                      history_unavailable("the location could not be recorded; retry"));
+      }
+      if (join->broker_failed.load()) {
         svc.metrics->publish_errors.inc();
         return answer(r, svc, started, unavailable("the broker did not take the location"));
       }
-      answer(r, svc, started,
-             json_response(200, R"({"update_interval":")" + rate_text(interval) +
-                                    R"(","update_interval_seconds":)" + std::to_string(interval) +
-                                    "}"));
+      answer(r, svc, started, accepted(interval));
     });
+  };
+  svc.history->append(batch, [join, finish](boost::system::error_code ec) {
+    if (ec) join->history_failed = true;
+    finish();
+  });
+  // Refused at once (the store's queue is full, or it just failed): the point is not shown
+  // live either, since its answer is 503 and the app will send it again.
+  if (join->history_failed.load()) return finish();
+  svc.broker->publish(batch, [join, finish](boost::system::error_code ec) {
+    if (ec) join->broker_failed = true;
+    finish();
   });
 }
 

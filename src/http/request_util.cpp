@@ -57,11 +57,18 @@ bool is_secret_param(std::string_view raw_key) {
 
 std::optional<std::string> token_from_request(const request& req, bool allow_query_and_cookie,
                                               bool allow_cookie) {
+  auto found = find_token(req, allow_query_and_cookie, allow_cookie);
+  if (!found) return std::nullopt;
+  return std::move(found->token);
+}
+
+std::optional<found_token> find_token(const request& req, bool allow_query_and_cookie,
+                                      bool allow_cookie) {
   if (auto auth = req[bhttp::field::authorization]; !auth.empty()) {
     auto v = trim(auth);
     if (v.size() > 7 && iequals(v.substr(0, 7), "Bearer ")) {
       auto t = trim(v.substr(7));
-      if (!t.empty()) return std::string(t);
+      if (!t.empty()) return found_token{std::string(t), token_source::header};
     }
     return std::nullopt;  // an Authorization header that is not a bearer token
   }
@@ -69,7 +76,9 @@ std::optional<std::string> token_from_request(const request& req, bool allow_que
   auto u = boost::urls::parse_origin_form(req.target());
   if (u) {
     for (auto p : u->params()) {
-      if (p.key == "token" && p.has_value && !p.value.empty()) return std::string(p.value);
+      if (p.key == "token" && p.has_value && !p.value.empty()) {
+        return found_token{std::string(p.value), token_source::query};
+      }
     }
   }
   if (!allow_cookie) return std::nullopt;
@@ -85,7 +94,7 @@ std::optional<std::string> token_from_request(const request& req, bool allow_que
       if (trim(part.substr(0, eq)) == "peyk_token") {
         auto v = trim(part.substr(eq + 1));
         if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-        if (!v.empty()) return std::string(v);
+        if (!v.empty()) return found_token{std::string(v), token_source::cookie};
       }
     }
   }

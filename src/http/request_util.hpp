@@ -19,6 +19,16 @@ using request = boost::beast::http::request<boost::beast::http::string_body>;
 std::optional<std::string> token_from_request(const request& req, bool allow_query_and_cookie,
                                               bool allow_cookie = true);
 
+// The same, saying where the token came from: a cookie is sent by the browser on its own
+// (a request another site's page made carries it too), so its caller checks the Origin.
+enum class token_source { header, query, cookie };
+struct found_token {
+  std::string token;
+  token_source source;
+};
+std::optional<found_token> find_token(const request& req, bool allow_query_and_cookie,
+                                      bool allow_cookie = true);
+
 // The request target with the value of any `token` (and `access_token`, `jwt`) query
 // parameter replaced by "[redacted]" -- keys compared after percent-decoding, as the URL
 // parser that finds the token sees them -- and any fragment dropped: the only form of a

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "core/clock.hpp"
+#include "http/track_output.hpp"
 
 namespace peyk::http {
 
@@ -63,6 +64,17 @@ head_check check_head(const request& head, const settings& cfg, const services& 
       head.method() == bhttp::verb::post) {
     return check_ingest_head(head, cfg, svc);
   }
+  // Track queries: auth on the head too (a GET has no business sending a body).
+  if (svc.history && is_track_path(target_path(head.target()))) {
+    head_check h;
+    h.started_us = core::now_us();
+    auto auth = track_viewer(head, cfg, svc, h.started_us / 1'000'000);
+    if (auth.refused) {
+      count_query(*svc.metrics, auth.refused->result_int(), h.started_us);
+      h.refuse = std::move(auth.refused);
+    }
+    return h;
+  }
   return {};
 }
 
@@ -85,12 +97,24 @@ void route(const request& req, const head_check& head, const std::shared_ptr<res
     }
     return handle_ingest(req, head, r, cfg, svc);
   }
+  if (is_track_path(path)) return handle_tracks(req, r, cfg, svc);
   bool get = method == bhttp::verb::get || method == bhttp::verb::head;
   if (get && path == "/healthz") return r->send(json_response(200, R"({"status":"ok"})"));
   if (get && path == "/readyz") {
-    bool ready = !svc.draining->load() && (!svc.broker || svc.broker->ready());
-    return r->send(ready ? json_response(200, R"({"status":"ready"})")
-                         : json_response(503, R"({"status":"not ready"})"));
+    // History counts where points are recorded (ingest 503s without it); a gateway that
+    // only answers track queries stays in the load balancer for its viewers.
+    const bool draining = svc.draining->load();
+    const bool broker_ok = !svc.broker || svc.broker->ready();
+    const bool history_ok = !svc.history || !svc.ingest || svc.history->ready();
+    if (!draining && broker_ok && history_ok) {
+      return r->send(json_response(200, R"({"status":"ready"})"));
+    }
+    boost::json::object o;
+    o["status"] = "not ready";
+    if (draining) o["draining"] = true;
+    if (!broker_ok) o["broker"] = "unavailable";
+    if (!history_ok) o["history"] = "unavailable";
+    return r->send(json_response(503, boost::json::serialize(o)));
   }
   if (get && path == "/metrics") {
     auto text = svc.metrics->render();

@@ -49,6 +49,19 @@ void handle_ingest(const request& req, const head_check& head, const std::shared
                    const settings& cfg, const services& svc);
 void handle_upgrade(const request& req, const std::shared_ptr<responder>& r, const settings& cfg,
                     const services& svc);
+// The track queries (tracks.cpp): /api/v1/couriers/{id}/track|summary,
+// /api/v1/orders/{id}/track, /api/v1/tracks.
+bool is_track_path(std::string_view path);
+// Who a track query is from (token, and the cookie's Origin rule), or its refusal; run by
+// check_head on the head alone, then again (cached) by handle_tracks.
+struct track_auth {
+  std::shared_ptr<const auth::identity> who;
+  std::optional<response> refused;
+};
+track_auth track_viewer(const request& req, const settings& cfg, const services& svc,
+                        std::int64_t now_s);
+void handle_tracks(const request& req, const std::shared_ptr<responder>& r, const settings& cfg,
+                   const services& svc);
 bool serve_static(const request& req, const std::shared_ptr<responder>& r, const settings& cfg);
 
 response json_response(unsigned status, std::string body);

@@ -30,6 +30,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   std::atomic<std::size_t> open{0};     // HTTP sessions alive (all threads)
   std::atomic<std::size_t> busy{0};     // of those, with a request in flight
   std::unique_ptr<limits> conn_limits;  // made by listen(), once the base descriptors are open
+  std::atomic<std::size_t> history_queries{0};  // track queries in flight
 
   void accept(std::size_t index);
 };
@@ -325,6 +326,7 @@ server::server(settings s, services svc, std::vector<net::io_context*> contexts)
   impl_->contexts = std::move(contexts);
   impl_->conn_limits = std::make_unique<limits>(impl_->cfg.limits);
   impl_->svc.conn_limits = impl_->conn_limits.get();
+  impl_->svc.history_queries = &impl_->history_queries;
 }
 
 server::~server() {

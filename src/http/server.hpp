@@ -20,6 +20,7 @@
 #include "core/order_budget.hpp"
 #include "core/rate_limiter.hpp"
 #include "gateway/gateway.hpp"
+#include "history/history.hpp"
 #include "http/limits.hpp"
 
 namespace peyk::http {
@@ -40,6 +41,11 @@ struct settings {
   std::string tiles_url = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
   std::string tiles_attribution = "&copy; OpenStreetMap contributors";
   core::ingest_limits ingest;
+  // Track queries (PROTOCOL.md §7) answered at once; one more gets 503 + Retry-After.
+  std::size_t max_history_queries = 4;
+  // --history-retention: no query answers a point measured longer ago than this, whenever
+  // the store gets round to deleting it.
+  std::chrono::seconds history_retention{30 * 86400};
 };
 
 struct services {
@@ -52,6 +58,10 @@ struct services {
   std::atomic<bool>* draining = nullptr;
   limits* conn_limits = nullptr;         // set by the server (its own)
   core::order_budget* orders = nullptr;  // null: no bound on the orders a courier names
+  // Tracks (PROTOCOL.md §7). Null: none (no track queries; ingest records nothing). With
+  // `ingest`, every point is appended and its 200 waits for the append too.
+  history::store* history = nullptr;
+  std::atomic<std::size_t>* history_queries = nullptr;  // in flight; set by the server
 };
 
 class server {

@@ -479,7 +479,7 @@ class Server:
     ingest or gateway)."""
 
     def __init__(self, args, env=None, secret=None, use_env_secret=True, port=None, role="serve",
-                 preexec_fn=None):
+                 preexec_fn=None, data_dir="auto", cwd=None):
         require_binary()
         self.host = "127.0.0.1"
         self.port = port or free_port()
@@ -488,6 +488,14 @@ class Server:
         self.ws_url = f"ws://{self.host}:{self.port}/ws"
         self.role = role
         self.args = [role, "--listen", f"{self.host}:{self.port}", *[str(a) for a in args]]
+        # `serve` and `demo` record tracks in <--data-dir>/history.sqlite by default
+        # (./peyk-data): each server gets a private directory unless the test names one,
+        # gives --history, or passes data_dir=None to keep the default (then `cwd` matters).
+        self.data_dir = None
+        names = {a.split("=", 1)[0] for a in self.args}
+        if data_dir == "auto" and role in ("serve", "demo") and not names & {"--data-dir", "--history"}:
+            self.data_dir = tempfile.mkdtemp(prefix="peyk-data-")
+            self.args += ["--data-dir", self.data_dir]
         self.env = clean_env()
         if use_env_secret:
             self.env["PEYK_JWT_SECRET"] = self.secret
@@ -497,7 +505,7 @@ class Server:
         self._stdout = tempfile.NamedTemporaryFile(prefix="peyk-stdout-", suffix=".log", delete=False)
         self.proc = subprocess.Popen([PEYK_BIN, *self.args], env=self.env, stdin=subprocess.DEVNULL,
                                      stdout=self._stdout, stderr=self._stderr,
-                                     preexec_fn=preexec_fn)
+                                     preexec_fn=preexec_fn, cwd=cwd)
         self.pid = self.proc.pid
         self.http = requests.Session()
         self._viewers = []
@@ -573,6 +581,15 @@ class Server:
                 os.unlink(f.name)
             except OSError:
                 pass
+        if self.data_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def stdout_text(self):
+        try:
+            with open(self._stdout.name, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
 
     # ---- tokens
     def token(self, role, sub, **kw):

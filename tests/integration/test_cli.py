@@ -178,11 +178,12 @@ def test_token_output_works_against_the_server(server):
     assert srv.ws_status(courier) == 403
 
 
-def test_second_server_on_a_busy_port_refuses_to_start(server):
+def test_second_server_on_a_busy_port_refuses_to_start(server, tmp_path):
     # SO_REUSEPORT must not let a second peyk silently take half of the first one's
     # connections: the second one fails with "address in use".
     srv = server()
-    r = run_peyk(["serve", "--listen", f"127.0.0.1:{srv.port}"], timeout=10,
+    r = run_peyk(["serve", "--listen", f"127.0.0.1:{srv.port}", "--data-dir", str(tmp_path)],
+                 timeout=10,
                  env={"PEYK_JWT_SECRET": "another-secret-0123456789abcdef0123"})
     assert r.returncode != 0
     assert "in use" in r.stderr, r.stderr

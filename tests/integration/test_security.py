@@ -267,7 +267,7 @@ def test_a_32_byte_key_starts_and_demo_still_takes_a_short_one(server, tmp_path)
     env = clean_env()
     env["PEYK_JWT_SECRET"] = "short"
     proc = subprocess.Popen([PEYK_BIN, "demo", "--couriers", "0", "--listen",
-                             f"127.0.0.1:{free_port()}"], env=env, stdout=subprocess.PIPE,
+                             f"127.0.0.1:{free_port()}", "--data-dir", str(tmp_path)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         out = ""

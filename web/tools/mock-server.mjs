@@ -5,6 +5,12 @@
 //
 //   node tools/mock-server.mjs [--port 8082] [--couriers 200] [--tick-ms 1000]
 //        [--moving 1.0] [--interval 60] [--expire-after SECONDS] [--dir dist]
+//        [--history on|off|down] [--backfill-min 15]
+//
+// History (PROTOCOL.md §7, in memory, the last 2 h): the track, order track, summary and
+// replay queries with `limit`/`cursor` paging and json/gpx/csv; `--history off` answers
+// them 404 (a server without history), `down` 503 history_unavailable. The last
+// `--backfill-min` minutes are made up at start so that trails show at once.
 //
 // Tokens (any text; these ones are special):
 //   bad       → the upgrade is refused with 401 (and /api/v1/whoami answers 401)
@@ -31,6 +37,8 @@ const tickMs = Number(args['tick-ms'] ?? 1000);
 const moving = Number(args.moving ?? 1);
 const interval = Number(args.interval ?? 60);
 const expireAfter = args['expire-after'] ? Number(args['expire-after']) : null;
+const historyMode = args.history ?? 'on';
+const backfillMin = Number(args['backfill-min'] ?? 15);
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)), args.dir ?? 'dist');
 
 const TYPES = {
@@ -63,7 +71,137 @@ function step(c) {
   c.longitude = round6(c.longitude + Math.sin((c.heading * Math.PI) / 180) * d);
   c.ts = Date.now() * 1000;
 }
+
+// --- history: every point of every courier, the last 2 h --------------------------
+const KEEP_US = 2 * 3600e6;
+const history = new Map(); // courier id -> points (oldest first)
+function record(c) {
+  const id = String(c.user.id);
+  let list = history.get(id);
+  if (!list) history.set(id, (list = []));
+  list.push({
+    latitude: c.latitude, longitude: c.longitude, ts: c.ts, recorded_at: null, speed: c.speed,
+    heading: Math.round(c.heading), accuracy: 5, battery: null, fleet: c.fleet, orders: c.orders,
+  });
+  const cut = c.ts - KEEP_US;
+  if (list[0].ts < cut) list.splice(0, list.findIndex((p) => p.ts >= cut));
+}
+if (historyMode === 'on' && backfillMin > 0) {
+  const steps = Math.floor((backfillMin * 60_000) / tickMs);
+  const t0 = Date.now() - steps * tickMs;
+  for (let k = 0; k < steps; k++) {
+    for (const c of fleet) {
+      step(c);
+      c.ts = (t0 + k * tickMs) * 1000;
+      record(c);
+    }
+  }
+}
 fleet.forEach(step);
+if (historyMode === 'on') fleet.forEach(record);
+
+const timeUs = (v) => {
+  if (v === null || v === '') return null;
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const m = /\.(\d+)/.exec(v);
+  const ms = Date.parse(v);
+  if (!Number.isFinite(ms)) return null;
+  return Math.floor(ms / 1000) * 1e6 + (m ? Number(m[1].slice(0, 6).padEnd(6, '0')) : 0);
+};
+const json = (res, status, body, headers = {}) => {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+};
+const haversine = (a, b) => {
+  const r = Math.PI / 180;
+  const x = Math.sin(((b.latitude - a.latitude) * r) / 2) ** 2 +
+    Math.cos(a.latitude * r) * Math.cos(b.latitude * r) * Math.sin(((b.longitude - a.longitude) * r) / 2) ** 2;
+  return 2 * 6_371_000 * Math.asin(Math.sqrt(x));
+};
+
+/** The history routes; false when `url` is not one of them. */
+function historyRoute(url, token, res) {
+  const p = url.pathname;
+  const m = /^\/api\/v1\/(couriers|orders)\/([^/]+)\/(track|summary)$/.exec(p);
+  if (!m && p !== '/api/v1/tracks') return false;
+  if (historyMode === 'off') return json(res, 404, { error: 'not_found', message: 'no history' }), true;
+  if (historyMode === 'down') return json(res, 503, { error: 'history_unavailable' }, { 'retry-after': '5' }), true;
+  if (!token || token === 'bad') return json(res, 401, { error: 'missing_token' }), true;
+  const customer = token === 'customer';
+  if (customer && !(m && m[1] === 'orders' && decodeURIComponent(m[2]) === 'A123')) {
+    return json(res, 403, { error: 'forbidden' }), true;
+  }
+  const q = url.searchParams;
+  const to = timeUs(q.get('to') ?? '') ?? Date.now() * 1000;
+  const replay = p === '/api/v1/tracks';
+  const max = (replay ? 1 : 24) * 3600e6;
+  const from = timeUs(q.get('from') ?? '') ?? to - max;
+  if (from >= to) return json(res, 400, { error: 'invalid_field', field: 'from' }), true;
+  if (to - from > max) return json(res, 400, { error: 'window_too_long', field: 'to' }), true;
+  const limit = Math.min(50_000, Number(q.get('limit') ?? 50_000) || 50_000);
+  const offset = Number(q.get('cursor') ?? 0) || 0;
+  const inWindow = (pt) => pt.ts >= from && pt.ts < to;
+  let rows; // [courier id, point]
+  if (replay) {
+    rows = [];
+    for (const [id, list] of [...history].sort((a, b) => a[0].localeCompare(b[0]))) {
+      for (const pt of list) if (inWindow(pt)) rows.push([id, pt]);
+    }
+  } else if (m[1] === 'couriers') {
+    rows = (history.get(decodeURIComponent(m[2])) ?? []).filter(inWindow).map((pt) => [m[2], pt]);
+  } else {
+    const order = decodeURIComponent(m[2]);
+    rows = [];
+    for (const [id, list] of history) for (const pt of list) if (inWindow(pt) && pt.orders.includes(order)) rows.push([id, pt]);
+    rows.sort((a, b) => a[1].ts - b[1].ts);
+  }
+  if (m && m[3] === 'summary') {
+    const pts = rows.map((r) => r[1]);
+    let dist = 0, moving = 0, stopped = 0, top = null;
+    for (let i = 1; i < pts.length; i++) {
+      const d = haversine(pts[i - 1], pts[i]);
+      const dt = (pts[i].ts - pts[i - 1].ts) / 1e6;
+      dist += d;
+      if (dt > 0 && d / dt > 0.5) moving += dt; else stopped += dt;
+      top = Math.max(top ?? 0, pts[i].speed ?? 0);
+    }
+    return json(res, 200, { points: pts.length, distance_m: dist, moving_s: moving, stopped_s: stopped,
+      max_speed_mps: top, first: pts[0] ?? null, last: pts.at(-1) ?? null }), true;
+  }
+  const page = rows.slice(offset, offset + limit);
+  const next = offset + limit < rows.length ? String(offset + limit) : null;
+  const headers = {};
+  if (next) {
+    const nq = new URLSearchParams(q);
+    nq.delete('token');
+    nq.set('cursor', next);
+    headers.link = `<${p}?${nq}>; rel="next"`;
+  }
+  const format = q.get('format') ?? 'json';
+  const iso = (pt) => new Date(pt.ts / 1000).toISOString();
+  if (format === 'csv') {
+    res.writeHead(200, { 'content-type': 'text/csv', ...headers });
+    res.end(`time,latitude,longitude,speed,heading\n${page.map(([, pt]) => `${iso(pt)},${pt.latitude},${pt.longitude},${pt.speed},${pt.heading}`).join('\n')}\n`);
+    return true;
+  }
+  if (format === 'gpx') {
+    res.writeHead(200, { 'content-type': 'application/gpx+xml', ...headers });
+    res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<gpx version="1.1" creator="peyk mock" xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>\n` +
+      page.map(([, pt]) => `<trkpt lat="${pt.latitude}" lon="${pt.longitude}"><time>${iso(pt)}</time></trkpt>`).join('\n') +
+      '\n</trkseg></trk></gpx>\n');
+    return true;
+  }
+  if (replay) {
+    const couriers = [];
+    for (const [id, pt] of page) {
+      if (couriers.at(-1)?.id !== id) couriers.push({ id, name: `driver${id}`, points: [] });
+      couriers.at(-1).points.push(pt);
+    }
+    return json(res, 200, { couriers, next }, headers), true;
+  }
+  const id = m[1] === 'couriers' ? decodeURIComponent(m[2]) : page[0]?.[0];
+  return json(res, 200, { courier: id ? { id, name: `driver${id}` } : null, points: page.map((r) => r[1]), next }, headers), true;
+}
 
 const view = (kind, c) => (kind === 'customer' ? { ...c, orders: ['A123'] } : c);
 const visible = (kind) => (kind === 'customer' ? fleet.slice(0, 1) : fleet);
@@ -109,6 +247,7 @@ const server = createServer(async (req, res) => {
     );
     return;
   }
+  if (historyRoute(url, token, res)) return;
   if (url.pathname === '/api/v1/whoami') {
     const ok = token && token !== 'bad';
     res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
@@ -173,6 +312,7 @@ server.on('upgrade', (req, socket) => {
 setInterval(() => {
   const moved = fleet.filter(() => Math.random() < moving);
   moved.forEach(step);
+  if (historyMode === 'on') moved.forEach(record);
   for (const { socket, kind, v1 } of clients) {
     const list = kind === 'customer' ? moved.filter((c) => c.user.id === 1) : moved;
     if (list.length === 0) continue;

@@ -7,10 +7,11 @@
 // playwright-core is resolved from web/node_modules whatever the working directory.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -111,6 +112,20 @@ export const courierToken = (secret, sub, extra = {}, ttl = 3600) =>
 // ---------------------------------------------------------------------------------
 // peyk serve
 
+let historyChecked = null;
+
+/**
+ * Whether build/peyk records tracks (`serve --history`, PROTOCOL.md §7). A binary that
+ * does not is a server without history: the panel must hide those features.
+ */
+export function haveHistory() {
+  if (historyChecked === null) {
+    const r = spawnSync(PEYK_BIN, ['serve', '--help'], { encoding: 'utf8', timeout: 5000 });
+    historyChecked = r.status === 0 && /--history\b/.test(r.stdout) && /--data-dir\b/.test(r.stdout);
+  }
+  return historyChecked;
+}
+
 export class PeykServer {
   /**
    * @param {object} o
@@ -125,6 +140,13 @@ export class PeykServer {
     this.proc = null;
     this.log = '';
     this.exits = [];
+    // `serve` records tracks in <--data-dir> (default ./peyk-data): give each server its
+    // own directory, kept across restarts of this server and removed by stop().
+    this.dataDir = null;
+    if (haveHistory() && !args.some((a) => a === '--data-dir' || a === '--history' || a.startsWith('--history='))) {
+      this.dataDir = mkdtempSync(path.join(os.tmpdir(), 'peyk-e2e-'));
+      this.extra = [...args, '--data-dir', this.dataDir];
+    }
   }
 
   get base() {
@@ -186,16 +208,20 @@ export class PeykServer {
   /** SIGTERM, then SIGKILL after `timeout` ms; resolves to the exit record. */
   async stop(timeout = 5000) {
     if (!this.proc) return null;
-    if (this.running()) {
-      this.proc.kill('SIGTERM');
-      const done = await within(this.proc.exited, timeout);
-      if (!done) {
-        this.proc.kill('SIGKILL');
-        await this.proc.exited;
-        return { killedAfterTimeout: true };
+    try {
+      if (this.running()) {
+        this.proc.kill('SIGTERM');
+        const done = await within(this.proc.exited, timeout);
+        if (!done) {
+          this.proc.kill('SIGKILL');
+          await this.proc.exited;
+          return { killedAfterTimeout: true };
+        }
       }
+      return { code: this.proc.exitCode, signal: this.proc.signalCode };
+    } finally {
+      if (this.dataDir) rmSync(this.dataDir, { recursive: true, force: true });
     }
-    return { code: this.proc.exitCode, signal: this.proc.signalCode };
   }
 
   token(role = 'admin', ttl = 3600) {
@@ -421,9 +447,14 @@ export async function newPage(browser, { width = 1280, height = 800 } = {}) {
   await context.addInitScript(() => {
     window.__peykCloses = [];
     const Native = window.WebSocket;
+    // window.__peykSockets: every socket the page opened. window.__peykBlockSockets =
+    // true sends new sockets to a closed port (a socket-only outage: HTTP keeps working).
+    window.__peykSockets = [];
+    window.__peykBlockSockets = false;
     class Recorded extends Native {
-      constructor(...a) {
-        super(...a);
+      constructor(url, ...rest) {
+        super(window.__peykBlockSockets ? 'ws://127.0.0.1:9/blocked' : url, ...rest);
+        window.__peykSockets.push(this);
         this.addEventListener('close', (e) => window.__peykCloses.push(e.code));
       }
     }

@@ -1,5 +1,5 @@
 // The panel (admin, dispatcher): every courier the token may see, on a clustered map
-// and in a searchable list.
+// and in a searchable list; the selected courier's trail, summary and exports; replay.
 import './panel.css';
 import { DEFAULT_CONFIG, type PeykConfig } from '../shared/config';
 import type { ConnState } from '../shared/connection';
@@ -10,12 +10,15 @@ import { fetchConfig, renderStatus, takeTokenFromUrl, tokenKeeper, byId as $ } f
 import { courierDetails } from '../ui/details';
 import { exposeDebug } from '../ui/debug';
 import { FrameLoop } from '../ui/frame-loop';
+import { browserHistoryClient } from '../ui/history';
 import { addTiles, createMap, L } from '../ui/leaflet-setup';
 import { Viewer } from '../ui/viewer';
 import { CanvasClusterLayer } from './canvas-layer';
 import { CourierList } from './courier-list';
-import type { MarkerLayer, MarkerState } from './marker-layer';
+import { availabilityOf, CourierHistory, type HistoryAvailability } from './courier-history';
+import { NoMarkers, type MarkerLayer, type MarkerState } from './marker-layer';
 import { MarkerClusterLayer } from './markercluster-layer';
+import { ReplayView } from './replay-view';
 
 const STATUS_LABELS: Record<string, string> = {
   connecting: 'Connecting…',
@@ -36,6 +39,8 @@ const signinForm = $<HTMLFormElement>('signin-form');
 const tokenInput = $<HTMLTextAreaElement>('token-input');
 const signinError = $('signin-error');
 const signoutBtn = $<HTMLButtonElement>('signout');
+const replayBtn = $<HTMLButtonElement>('replay-open');
+const historyNote = $('history-note');
 
 // ?layer=markercluster|canvas forces a render layer; the default (auto) uses
 // markercluster and switches to the canvas layer when a snapshot brings more than
@@ -60,10 +65,7 @@ function makeLayer(kind: 'canvas' | 'markercluster'): MarkerLayer {
     if (!c) return id;
     return courierDetails(c, store.lastSeen(c), Date.now(), stale.has(id));
   });
-  l.onSelect((id) => {
-    selected = id;
-    list.select(id);
-  });
+  l.onSelect((id) => select(id));
   $('map').dataset.layer = l.kind;
   return l;
 }
@@ -74,6 +76,10 @@ function makeLayer(kind: 'canvas' | 'markercluster'): MarkerLayer {
  */
 function maybeSwitchLayer(): void {
   if (!autoLayer || layer.kind === 'canvas' || store.size <= AUTO_CANVAS_ABOVE) return;
+  if (layer instanceof NoMarkers) {
+    liveKind = 'canvas'; // in replay: the live layer comes back as a canvas
+    return;
+  }
   layer.destroy();
   layer = makeLayer('canvas');
 }
@@ -97,9 +103,23 @@ const list = new CourierList(
 
 function focusCourier(id: string): void {
   if (!store.get(id)) return;
+  select(id);
+  layer.focus(id);
+}
+
+/** Selects a courier: highlighted in the list, its trail and summary shown. */
+function select(id: string): void {
+  const c = store.get(id);
+  if (!c || replay.open) return;
   selected = id;
   list.select(id);
-  layer.focus(id);
+  courierHistory.select(id, c.name);
+}
+
+function deselect(): void {
+  selected = null;
+  list.select(null);
+  courierHistory.clear();
 }
 
 function markerState(key: string, now: number): MarkerState | null {
@@ -115,10 +135,7 @@ function applyChanges(ch: ChangeSet, frameNow: number, wallNow: number): void {
   if (ch.removed.length) {
     layer.remove(ch.removed);
     for (const k of ch.removed) stale.delete(k);
-    if (selected !== null && ch.removed.includes(selected)) {
-      selected = null;
-      list.select(null);
-    }
+    if (selected !== null && ch.removed.includes(selected)) deselect();
   }
   const upserts: MarkerState[] = [];
   for (const c of ch.added) {
@@ -128,6 +145,7 @@ function applyChanges(ch: ChangeSet, frameNow: number, wallNow: number): void {
   for (const c of ch.moved) {
     const m = markerState(c.key, wallNow);
     if (m) upserts.push(m);
+    if (c.key === selected) courierHistory.rename(c.name);
   }
   if (upserts.length) layer.upsert(upserts, frameNow);
   for (const key of ch.statusChanged) {
@@ -169,6 +187,8 @@ const loop = new FrameLoop((now) => {
     listDirty = true;
   }
   layer.frame(now);
+  courierHistory.frame(wall);
+  replay.frame(now);
   if (wall - lastStaleCheck >= STALE_CHECK_EVERY_MS) {
     lastStaleCheck = wall;
     refreshStale(wall);
@@ -198,6 +218,8 @@ function describeToken(token: string | null): string {
 }
 
 function forgetCouriers(): void {
+  replay.close();
+  deselect();
   store.clear();
   layer.clear();
   stale.clear();
@@ -215,8 +237,14 @@ conn.onState((s: ConnState) => {
     showSignin('The server refused the token or it expired. Paste a new one.');
   }
   signoutBtn.hidden = s === 'signed-out' || s === 'stopped';
+  if (s === 'live' && conn.opens > 1) {
+    // A reconnect: what the selected courier did meanwhile comes from history.
+    courierHistory.reconnected();
+    if (historyState !== 'available') checkHistory();
+  }
 });
 conn.onClose(() => {
+  courierHistory.disconnected();
   // Before the next snapshot arrives, let the first one after reconnect fit the view
   // only if nothing was shown (keeps the user's view across reconnects).
   if (store.size === 0) fitted = false;
@@ -229,6 +257,7 @@ function signIn(token: string): void {
   whoEl.textContent = describeToken(token);
   conn.start();
   void fetchConfig(token).then(applyConfig);
+  checkHistory();
 }
 
 signinForm.addEventListener('submit', (ev) => {
@@ -252,6 +281,7 @@ signoutBtn.addEventListener('click', () => {
   forgetCouriers();
   whoEl.textContent = '';
   showSignin('');
+  setHistory('unknown');
 });
 
 let tiles: L.TileLayer | null = null;
@@ -262,6 +292,133 @@ function applyConfig(cfg: PeykConfig): void {
   if (tiles) tiles.remove();
   tiles = addTiles(map, cfg.tiles);
 }
+
+// --- history: trail, summary, exports, replay (PROTOCOL.md §7) ---------------------
+
+const historyClient = browserHistoryClient(keeper);
+/** The server's clock as well as the page can tell: the local one minus the offset seen on live points. */
+const serverNow = (): number => Date.now() - store.clockOffsetMs;
+let historyState: HistoryAvailability = 'unknown';
+let probeTimer: number | null = null;
+let probing = false;
+const PROBE_AGAIN_MS = 30_000;
+
+const courierHistory = new CourierHistory(
+  map,
+  historyClient,
+  serverNow,
+  {
+    root: $('courier-history'),
+    name: $('history-name'),
+    legend: $('history-legend'),
+    message: $('history-message'),
+    summary: $('history-summary'),
+    exports: $('history-exports'),
+    gpx: $<HTMLButtonElement>('export-gpx'),
+    csv: $<HTMLButtonElement>('export-csv'),
+    close: $<HTMLButtonElement>('history-close'),
+  },
+  (a) => setHistory(a),
+  () => deselect(),
+);
+viewer.onMessage((msg) => courierHistory.onMessage(msg));
+
+/**
+ * What the page shows for each answer: absent or forbidden → the Replay button hidden
+ * and a note; unavailable → Replay disabled with a note, asked again every 30 s.
+ */
+function setHistory(a: HistoryAvailability): void {
+  historyState = a;
+  courierHistory.setAvailability(a);
+  const hidden = a === 'absent' || a === 'forbidden' || keeper.get() === null;
+  replayBtn.hidden = hidden;
+  replayBtn.disabled = a === 'unavailable';
+  replayBtn.title = a === 'unavailable' ? 'History is unavailable right now' : "Play the couriers' movements of a past time range";
+  const note =
+    keeper.get() === null ? '' : a === 'absent' ? 'No history on this server' : a === 'unavailable' ? 'History unavailable' : '';
+  historyNote.textContent = note;
+  historyNote.hidden = note === '';
+  document.body.dataset.history = a;
+  if ((a === 'unavailable' || a === 'unknown') && keeper.get() !== null) scheduleProbe();
+}
+
+function scheduleProbe(): void {
+  if (probeTimer !== null) return;
+  probeTimer = window.setTimeout(() => {
+    probeTimer = null;
+    checkHistory();
+  }, PROBE_AGAIN_MS);
+}
+
+/** Asks the server whether it answers history queries for this token. Never throws. */
+function checkHistory(): void {
+  if (probing || keeper.get() === null) return;
+  probing = true;
+  historyClient.probe(serverNow()).then(
+    () => {
+      probing = false;
+      setHistory('available');
+    },
+    (err: unknown) => {
+      probing = false;
+      if (keeper.get() === null) return;
+      setHistory(availabilityOf(err));
+    },
+  );
+}
+
+/** The kind of live layer to bring back after replay. */
+let liveKind: 'canvas' | 'markercluster' = 'markercluster';
+const replay = new ReplayView(
+  map,
+  historyClient,
+  serverNow,
+  {
+    root: $('replay'),
+    form: $<HTMLFormElement>('replay-form'),
+    day: $<HTMLInputElement>('replay-day'),
+    from: $<HTMLInputElement>('replay-from'),
+    to: $<HTMLInputElement>('replay-to'),
+    load: $<HTMLButtonElement>('replay-load'),
+    exit: $<HTMLButtonElement>('replay-exit'),
+    message: $('replay-message'),
+    controls: $('replay-controls'),
+    play: $<HTMLButtonElement>('replay-play'),
+    speed: $<HTMLSelectElement>('replay-speed'),
+    slider: $<HTMLInputElement>('replay-slider'),
+    time: $('replay-time'),
+  },
+  {
+    // Replay puts the live markers and the trail away; the store keeps following the socket.
+    onEnter: () => {
+      deselect();
+      liveKind = layer.kind === 'canvas' ? 'canvas' : 'markercluster';
+      layer.destroy();
+      layer = new NoMarkers();
+      $('map').dataset.layer = 'replay';
+      replayBtn.setAttribute('aria-pressed', 'true');
+      replayBtn.textContent = 'Exit replay';
+      document.body.dataset.mode = 'replay';
+    },
+    // Back to live: a fresh live layer holding every courier as the store has them now.
+    onExit: () => {
+      layer = makeLayer(liveKind);
+      const wall = Date.now();
+      const all: MarkerState[] = [];
+      for (const c of store.values()) {
+        const m = markerState(c.key, wall);
+        if (m) all.push(m);
+      }
+      if (all.length) layer.upsert(all, performance.now());
+      replayBtn.setAttribute('aria-pressed', 'false');
+      replayBtn.textContent = 'Replay';
+      document.body.dataset.mode = 'live';
+      listDirty = true;
+    },
+  },
+);
+replayBtn.addEventListener('click', () => (replay.open ? replay.close() : replay.enter()));
+document.body.dataset.mode = 'live';
 
 // --- debug and benchmark hooks (stable API for the browser tests) ---------------
 
@@ -300,6 +457,11 @@ const peyk = {
     droppedItems: viewer.droppedItems,
   }),
   config: () => config,
+  /** The selected courier's trail and summary (times in µs). */
+  trail: () => courierHistory.debug(),
+  /** Replay state and every replayed courier's position. */
+  replay: () => replay.debug(),
+  history: (): HistoryAvailability => historyState,
   map,
 };
 exposeDebug(peyk);

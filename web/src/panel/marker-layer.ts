@@ -49,3 +49,21 @@ export interface MarkerLayer {
   counts(): LayerCounts;
   destroy(): void;
 }
+
+/** No markers at all: stands in for the live layer while the panel is in replay mode. */
+export class NoMarkers implements MarkerLayer {
+  readonly kind = 'none';
+  upsert(): void {}
+  remove(): void {}
+  clear(): void {}
+  setStale(): void {}
+  frame(): void {}
+  focus(): void {}
+  onSelect(): void {}
+  setPopupContent(): void {}
+  refreshPopup(): void {}
+  counts(): LayerCounts {
+    return { markers: 0, visibleMarkers: 0, clusters: 0, clusteredMarkers: 0, animating: 0 };
+  }
+  destroy(): void {}
+}

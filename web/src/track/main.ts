@@ -1,6 +1,7 @@
 // The customer page: `/track#token=<customer token>`. Shows only the courier(s) the
-// server sends for this customer's orders, how long ago each last reported, and a
-// banner while the connection is down. Made for a phone.
+// server sends for this customer's orders, how long ago each last reported, the route
+// each order has taken so far (history, growing live), and a banner while the
+// connection is down. Made for a phone.
 import './track.css';
 import { DEFAULT_CONFIG, type PeykConfig } from '../shared/config';
 import type { ConnState } from '../shared/connection';
@@ -8,9 +9,14 @@ import { formatAge, isStale, staleAfterMs } from '../shared/staleness';
 import type { Courier } from '../shared/store';
 import { Tweens } from '../shared/tween';
 import { decodeClaims, isExpired } from '../shared/token';
+import { DAY_MS } from '../shared/time';
+import { pointFromLocation } from '../shared/track';
+import { LiveTrail } from '../shared/trail';
+import type { ServerMessage } from '../shared/protocol';
 import { fetchConfig, renderStatus, takeTokenFromUrl, tokenKeeper, byId as $ } from '../ui/browser';
 import { exposeDebug } from '../ui/debug';
 import { FrameLoop } from '../ui/frame-loop';
+import { browserHistoryClient, TrailLine } from '../ui/history';
 import { addTiles, courierIcon, createMap, L, staleCourierIcon } from '../ui/leaflet-setup';
 import { Viewer } from '../ui/viewer';
 
@@ -131,6 +137,62 @@ function renderUi(now: number): void {
   if (!same) cards.replaceChildren(...rows);
 }
 
+// --- the route of each order (PROTOCOL.md §7: /api/v1/orders/{id}/track) -------------
+
+interface Route {
+  trail: LiveTrail;
+  line: TrailLine;
+}
+const routes = new Map<string, Route>();
+const historyClient = browserHistoryClient(keeper);
+const routeRenderer = L.svg({ padding: 0.5 });
+const serverNow = (): number => Date.now() - store.clockOffsetMs;
+
+/**
+ * One route per order of the token: the points that carried it over the last 24 h (the
+ * longest window the API takes), then every live point that names it. Without history
+ * (404, 503) the route still grows from the points received while the page is open.
+ */
+function startRoutes(orders: readonly string[]): void {
+  for (const id of orders) {
+    if (routes.has(id)) continue;
+    const trail = new LiveTrail({
+      load: async (fromUs, toUs) => (await historyClient.orderTrack(id, fromUs, toUs)).points,
+      nowMs: serverNow,
+      windowMs: null,
+      startMs: serverNow() - DAY_MS,
+      maxSpanMs: DAY_MS,
+      setTimer: (fn, ms) => window.setTimeout(fn, ms),
+      clearTimer: (h) => window.clearTimeout(h as number),
+      onError: (err) => console.info('peyk: the order route could not be loaded:', (err as Error)?.message ?? err),
+    });
+    routes.set(id, { trail, line: new TrailLine(map, routeRenderer, 'peyk-route', { 'order-id': id }, '#2563eb') });
+    void trail.start();
+  }
+}
+
+function stopRoutes(): void {
+  for (const r of routes.values()) {
+    r.trail.stop();
+    r.line.remove();
+  }
+  routes.clear();
+}
+
+viewer.onMessage((msg: ServerMessage) => {
+  if (routes.size === 0 || msg.type === 'status') return;
+  const now = Date.now();
+  for (const loc of msg.locations) {
+    // The server lists only this customer's own orders; a location without orders can
+    // only be for the one order when there is one.
+    const ids = loc.orders ?? (routes.size === 1 ? [...routes.keys()] : []);
+    for (const id of ids) routes.get(id)?.trail.live(pointFromLocation(loc, now));
+  }
+});
+conn.onClose(() => {
+  for (const r of routes.values()) r.trail.disconnected();
+});
+
 const loop = new FrameLoop((now) => {
   const wall = Date.now();
   const applied = viewer.drain(wall);
@@ -144,6 +206,7 @@ const loop = new FrameLoop((now) => {
     if (changes.added.length || changes.removed.length) lastUi = 0; // show new couriers at once
   }
   tweens.step(now, (id, pos) => markers.get(id)?.setLatLng([pos.lat, pos.lng]));
+  for (const r of routes.values()) r.line.sync(r.trail.trail);
   if (wall - lastUi >= 1000) uiDirty = true; // ages move on
   if (uiDirty && wall - lastUi >= UI_EVERY_MS) {
     uiDirty = false;
@@ -162,11 +225,13 @@ conn.onState((s: ConnState) => {
   banner.hidden = shown !== 'reconnecting';
   document.body.dataset.state = shown;
   if (shown === 'signed-out') showExpired();
+  if (s === 'live' && conn.opens > 1) for (const r of routes.values()) void r.trail.reconnected();
   uiDirty = true;
 });
 
 function showExpired(): void {
   keeper.clear();
+  stopRoutes();
   expired.hidden = false;
   waiting.hidden = true;
   banner.hidden = true;
@@ -198,6 +263,14 @@ const peyk = {
   inject: (frame: string | object): void => viewer.inject(frame),
   connection: () => ({ state: conn.state, protocol: conn.protocol, opens: conn.opens, frames: viewer.frames }),
   config: () => config,
+  /** Each order's route: points held, loaded from history, times (µs). */
+  routes: () =>
+    Object.fromEntries(
+      [...routes].map(([id, r]) => [
+        id,
+        { points: r.trail.trail.size, loaded: r.trail.loaded, loadedPoints: r.trail.loadedPoints, times: r.trail.trail.points.map((p) => p.tUs) },
+      ]),
+    ),
   map,
 };
 exposeDebug(peyk);
@@ -207,6 +280,7 @@ const token = keeper.get();
 void fetchConfig(token).then(applyConfig);
 if (token && !isExpired(decodeClaims(token), Date.now())) {
   conn.start();
+  startRoutes(decodeClaims(token)?.orders ?? []);
 } else {
   renderStatus(statusEl, 'signed-out', STATUS_LABELS);
   document.body.dataset.state = 'signed-out';

@@ -2,7 +2,7 @@
 // page's frame loop drains into the courier store once per animation frame.
 import { UpdateBuffer, type Batch } from '../shared/buffer';
 import type { Connection } from '../shared/connection';
-import { parseServerMessage, parseServerValue, type ParseResult } from '../shared/protocol';
+import { parseServerMessage, parseServerValue, type ParseResult, type ServerMessage } from '../shared/protocol';
 import { CourierStore, type ChangeSet } from '../shared/store';
 import type { TokenKeeper } from '../shared/token';
 import { browserConnection } from './browser';
@@ -17,10 +17,19 @@ export class Viewer {
   droppedItems = 0;
   frames = 0;
   lastFrameAt = 0;
+  private messageListeners: Array<(msg: ServerMessage) => void> = [];
 
   constructor(readonly keeper: TokenKeeper) {
     this.conn = browserConnection(() => keeper.get());
     this.conn.onMessage((data) => this.accept(parseServerMessage(data)));
+  }
+
+  /**
+   * Every valid message as it arrives, before the buffer keeps only the newest point per
+   * courier: what needs every point (a trail) listens here.
+   */
+  onMessage(fn: (msg: ServerMessage) => void): void {
+    this.messageListeners.push(fn);
   }
 
   /** Feeds a frame as if the server had sent it (tests and benchmarks: window.peyk.inject). */
@@ -41,6 +50,13 @@ export class Viewer {
     this.droppedItems += r.dropped;
     if (r.message) {
       this.buffer.push(r.message);
+      for (const fn of this.messageListeners) {
+        try {
+          fn(r.message);
+        } catch (err) {
+          console.error('peyk: message listener failed', err);
+        }
+      }
     } else {
       this.badFrames++;
       if (this.badFrames <= 10) console.warn('peyk: ignored frame:', r.error);
