@@ -3,14 +3,8 @@
 #include <stdexcept>
 
 #include "core/timestamp.hpp"
-#include "history/sqlite_store.hpp"
-
-// TODO(merge): postgres_store.hpp comes from the PostgreSQL backend's branch (hist-pg); once
-// both are merged this include is taken and the postgres:// scheme opens that backend.
-#if __has_include("history/postgres_store.hpp")
 #include "history/postgres_store.hpp"
-#define PEYK_HISTORY_POSTGRES 1
-#endif
+#include "history/sqlite_store.hpp"
 
 namespace peyk::history {
 
@@ -40,11 +34,7 @@ std::unique_ptr<store> open_store(const std::string& spec, const options& opt,
     return make_sqlite_store(path, opt, metrics);
   }
   if (spec.starts_with("postgres://") || spec.starts_with("postgresql://")) {
-#ifdef PEYK_HISTORY_POSTGRES
     return make_postgres_store(spec, opt, metrics);
-#else
-    throw std::invalid_argument("postgres history is not built");
-#endif
   }
   if (spec == "off") throw std::invalid_argument("--history off: the caller opens no store");
   // Only the scheme is echoed: the rest may hold a password.
