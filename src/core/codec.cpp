@@ -151,9 +151,19 @@ expected<void> read_point(const json::object& o, location& loc, const field_limi
   if (!speed) return speed.error();
   auto heading = optional_number(o, "heading", 0, 360, path);
   if (!heading) return heading.error();
+  auto altitude = optional_number(o, "altitude", -1e5, 1e6, path);
+  if (!altitude) return altitude.error();
+  auto battery = optional_number(o, "battery", 0, 100, path);
+  if (!battery) return battery.error();
   loc.accuracy = *acc;
   loc.speed = *speed;
   loc.heading = *heading;
+  loc.altitude = *altitude;
+  loc.battery = *battery;
+  if (auto it = o.find("charging"); it != o.end() && !it->value().is_null()) {
+    if (!it->value().is_bool()) return invalid(join(path, "charging"), "charging must be true or false");
+    loc.charging = it->value().get_bool();
+  }
 
   if (auto it = o.find("recorded_at"); it != o.end() && !it->value().is_null()) {
     const auto* s = it->value().if_string();
@@ -245,6 +255,13 @@ std::string encode(const location& loc, const Orders& orders) {
   append_optional(out, ",\"accuracy\":", loc.accuracy);
   append_optional(out, ",\"speed\":", loc.speed);
   append_optional(out, ",\"heading\":", loc.heading);
+  append_optional(out, ",\"altitude\":", loc.altitude);
+  append_optional(out, ",\"battery\":", loc.battery);
+  if (loc.charging) out += *loc.charging ? ",\"charging\":true" : ",\"charging\":false";
+  if (!loc.source.empty()) {
+    out += ",\"source\":";
+    append_string(out, loc.source);
+  }
   if (!loc.fleet.empty()) {
     out += ",\"fleet\":";
     append_string(out, loc.fleet);
@@ -343,6 +360,11 @@ expected<location> decode_broker_message(std::string_view text, const decode_lim
     auto f = id_text(fit->value(), limits.max_string_bytes);
     if (!f) return invalid("fleet", "fleet must be a non-empty string");
     loc.fleet = std::move(*f);
+  }
+  if (auto sit = root->find("source"); sit != root->end() && !sit->value().is_null()) {
+    const auto* s = sit->value().if_string();
+    if (!s || s->empty() || s->size() > 32) return invalid("source", "source must be a short string");
+    loc.source = std::string(*s);
   }
   if (auto tit = root->find("ts"); tit != root->end() && !tit->value().is_null()) {
     const auto& t = tit->value();

@@ -191,6 +191,36 @@ TEST(BrokerCodec, RoundTrip) {
   EXPECT_EQ(encode_location(*out), encode_location(in));
 }
 
+TEST(BrokerCodec, PhoneAppFieldsRoundTrip) {
+  auto in = sample();
+  in.altitude = 1250.5;
+  in.battery = 17;
+  in.charging = false;
+  in.source = "owntracks";
+  auto text = encode_location(in);
+  auto v = json::parse(text).as_object();
+  EXPECT_EQ(v.at("battery").to_number<double>(), 17);
+  EXPECT_EQ(v.at("charging").as_bool(), false);
+  EXPECT_EQ(v.at("source").as_string(), "owntracks");
+  auto out = decode_broker_message(text);
+  ASSERT_TRUE(out) << out.error().message;
+  EXPECT_EQ(out->altitude, in.altitude);
+  EXPECT_EQ(out->battery, in.battery);
+  EXPECT_EQ(out->charging, in.charging);
+  EXPECT_EQ(out->source, in.source);
+  // Absent stays absent: the original design's message has none of them.
+  auto plain = json::parse(encode_location(sample())).as_object();
+  EXPECT_FALSE(plain.contains("battery") || plain.contains("charging") || plain.contains("source"));
+}
+
+TEST(IngestBody, BatteryAndChargingAreChecked) {
+  auto loc = one(R"({"latitude": 1, "longitude": 2, "battery": 55.5, "charging": true})");
+  EXPECT_EQ(loc.battery, 55.5);
+  EXPECT_EQ(loc.charging, true);
+  EXPECT_EQ(fails(R"({"latitude": 1, "longitude": 2, "battery": 101})").field, "battery");
+  EXPECT_EQ(fails(R"({"latitude": 1, "longitude": 2, "charging": "yes"})").field, "charging");
+}
+
 TEST(BrokerCodec, CustomerViewListsOnlyGivenOrders) {
   std::vector<std::string> mine{"B9"};
   auto v = json::parse(encode_location(sample(), mine)).as_object();

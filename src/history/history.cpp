@@ -19,6 +19,7 @@ point to_point(const core::location& l) {
   p.accuracy = l.accuracy;
   p.speed = l.speed;
   p.heading = l.heading;
+  p.battery = l.battery;
   p.ts_us = l.ts_us;
   if (!l.recorded_at.empty()) p.recorded_us = core::parse_rfc3339_us(l.recorded_at);
   p.t_us = p.recorded_us.value_or(p.ts_us);

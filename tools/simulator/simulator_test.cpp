@@ -180,7 +180,11 @@ TEST(simulator, learns_the_servers_interval_and_spreads_couriers_over_it) {
   for (const auto& [token, xs] : m) ++buckets[static_cast<int>(xs[0]->at_s * 10)];
   for (auto [b, n] : buckets) EXPECT_LE(n, 20) << "bucket " << b;
   EXPECT_GE(buckets.size(), 8u);
-  EXPECT_EQ(s.requests_ok, srv.log.size());
+  // The server may have logged a request whose answer was still on its way when the run
+  // ended (the simulator stops at once, abandoning what is in flight: at most one request
+  // per connection). CI saw 179 answered of 180 logged.
+  EXPECT_LE(s.requests_ok, srv.log.size());
+  EXPECT_GE(s.requests_ok + 4, srv.log.size());  // 4 connections (base())
   EXPECT_EQ(s.couriers_active, 50u);
   EXPECT_EQ(s.interval_s, 1.0);
 }
