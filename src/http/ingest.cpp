@@ -141,7 +141,7 @@ void handle_ingest(const request& req, const head_check& head, const std::shared
     p.ts_us = started + seq++;  // strictly increasing: a batch's points stay in order
     batch.push_back(std::make_shared<const core::location>(std::move(p)));
   }
-  auto interval = cfg.update_interval_s;
+  auto interval = answer_interval(cfg, svc, id, batch);
   if (!svc.history) {
     // The answer waits for the broker: never 200 for a point that was not published.
     svc.broker->publish(batch, [r, &svc, started, interval](boost::system::error_code ec) {

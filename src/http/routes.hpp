@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -62,6 +63,9 @@ track_auth track_viewer(const request& req, const settings& cfg, const services&
                         std::int64_t now_s);
 void handle_tracks(const request& req, const std::shared_ptr<responder>& r, const settings& cfg,
                    const services& svc);
+// The interval to tell this courier after accepting `batch` (interval.cpp).
+int answer_interval(const settings& cfg, const services& svc, const auth::identity& courier,
+                    std::span<const broker::location_ptr> batch);
 bool serve_static(const request& req, const std::shared_ptr<responder>& r, const settings& cfg);
 
 response json_response(unsigned status, std::string body);
