@@ -163,6 +163,21 @@ describe('FocusSync', () => {
     expect(sent).toEqual([]);
   });
 
+  it('is synced again, and says so, when a change is undone within the debounce', () => {
+    const { focus, timers, sent, changes } = setup();
+    focus.opened();
+    focus.set(1);
+    timers.advance(FOCUS_DEBOUNCE_MS);
+    focus.set(2);
+    focus.set(1);
+    expect(focus.state().synced).toBe(false); // the debounce runs
+    const before = changes();
+    timers.advance(FOCUS_DEBOUNCE_MS);
+    expect(focus.state().synced).toBe(true);
+    expect(changes()).toBeGreaterThan(before);
+    expect(sent).toEqual([F(1)]);
+  });
+
   it('tells its listener about changes', () => {
     const { focus, timers, changes } = setup();
     const before = changes();

@@ -65,6 +65,7 @@ export class FocusSync {
       this.timer = this.opts.setTimer(() => {
         this.timer = null;
         this.flush();
+        this.changed();
       }, this.opts.debounceMs ?? FOCUS_DEBOUNCE_MS);
     }
     this.changed();
@@ -108,7 +109,6 @@ export class FocusSync {
       this.told = want;
       this.sent++;
     }
-    this.changed();
   }
 
   private cancel(): void {
