@@ -61,6 +61,10 @@ for (let i = 1; i <= couriers; i++) {
     orders: i === 1 ? ['A123'] : [`O${i}`],
     heading: Math.random() * 360,
     speed: 5 + Math.random() * 5,
+    // The phone (PROTOCOL.md §9): every 4th courier uses peyk's JSON API (no source).
+    ...(i % 4 ? { source: ['osmand', 'traccar', 'owntracks'][i % 4 - 1] } : {}),
+    battery: 5 + Math.round(Math.random() * 95),
+    charging: i % 5 === 0,
   });
 }
 const round6 = (x) => Math.round(x * 1e6) / 1e6;
@@ -70,6 +74,7 @@ function step(c) {
   c.latitude = round6(c.latitude + Math.cos((c.heading * Math.PI) / 180) * d);
   c.longitude = round6(c.longitude + Math.sin((c.heading * Math.PI) / 180) * d);
   c.ts = Date.now() * 1000;
+  if (Math.random() < 0.01) c.battery = Math.max(0, Math.min(100, c.battery + (c.charging ? 1 : -1)));
 }
 
 // --- history: every point of every courier, the last 2 h --------------------------

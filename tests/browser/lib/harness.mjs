@@ -113,6 +113,20 @@ export const courierToken = (secret, sub, extra = {}, ttl = 3600) =>
 // peyk serve
 
 let historyChecked = null;
+let webRootChecked = null;
+
+/**
+ * Whether build/peyk takes `--web-root`: then every server serves this checkout's
+ * web/dist, also when PEYK_BIN points at a binary built elsewhere (whose default is the
+ * web/dist beside its own sources).
+ */
+function haveWebRoot() {
+  if (webRootChecked === null) {
+    const r = spawnSync(PEYK_BIN, ['serve', '--help'], { encoding: 'utf8', timeout: 5000 });
+    webRootChecked = r.status === 0 && /--web-root\b/.test(r.stdout);
+  }
+  return webRootChecked;
+}
 
 /**
  * Whether build/peyk records tracks (`serve --history`, PROTOCOL.md §7). A binary that
@@ -164,6 +178,7 @@ export class PeykServer {
       '--tiles', `http://127.0.0.1:${this.port}/no-tiles/{z}/{x}/{y}.png`,
       '--drain-timeout', '1',
       '--log-level', 'warn',
+      ...(haveWebRoot() && !this.extra.includes('--web-root') ? ['--web-root', path.join(ROOT, 'web', 'dist')] : []),
       ...this.extra,
     ];
     const proc = spawn(PEYK_BIN, args, {

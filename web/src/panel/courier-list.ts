@@ -1,9 +1,11 @@
 // The side list: couriers sorted by name, filtered by the search box, with the age of
-// their last update; click to focus. Renders at most MAX_ITEMS rows (a search narrows
-// the rest) and reuses row elements by courier id, so thousands of couriers stay cheap.
+// their last update, the app they report from and their battery; click to select (and
+// focus). Renders at most MAX_ITEMS rows (a search narrows the rest) and reuses row
+// elements by courier id, so thousands of couriers stay cheap.
 import { formatAge } from '../shared/staleness';
 import { compareCouriers, matches, parseQuery } from '../shared/search';
 import type { CourierStore } from '../shared/store';
+import { DeviceBadges } from '../ui/device-badges';
 
 export const MAX_ITEMS = 500;
 
@@ -12,6 +14,7 @@ interface Row {
   name: HTMLElement;
   meta: HTMLElement;
   age: HTMLElement;
+  device: DeviceBadges;
 }
 
 export class CourierList {
@@ -75,6 +78,7 @@ export class CourierList {
         .join(' · ');
       setText(row.meta, meta);
       setText(row.age, formatAge(now - store.lastSeen(c)));
+      row.device.update(c);
       const isStale = stale.has(key) ? 'true' : 'false';
       if (row.li.dataset.stale !== isStale) row.li.dataset.stale = isStale;
       wanted.push(row);
@@ -117,9 +121,10 @@ export class CourierList {
     const name = el('span', 'courier-name');
     const age = el('span', 'courier-age');
     const meta = el('span', 'courier-meta');
-    li.append(name, age, meta);
+    const device = new DeviceBadges();
+    li.append(name, device.root, age, meta);
     if (key === this.selected) li.setAttribute('aria-current', 'true');
-    row = { li, name, meta, age };
+    row = { li, name, meta, age, device };
     this.rows.set(key, row);
     return row;
   }

@@ -3,11 +3,13 @@
 import './panel.css';
 import { DEFAULT_CONFIG, type PeykConfig } from '../shared/config';
 import type { ConnState } from '../shared/connection';
+import { FocusSync } from '../shared/focus';
 import { isStale, staleAfterMs } from '../shared/staleness';
 import type { ChangeSet } from '../shared/store';
 import { decodeClaims, isExpired, normalizeToken } from '../shared/token';
 import { fetchConfig, renderStatus, takeTokenFromUrl, tokenKeeper, byId as $ } from '../ui/browser';
 import { courierDetails } from '../ui/details';
+import { DeviceBadges } from '../ui/device-badges';
 import { exposeDebug } from '../ui/debug';
 import { FrameLoop } from '../ui/frame-loop';
 import { browserHistoryClient } from '../ui/history';
@@ -107,19 +109,61 @@ function focusCourier(id: string): void {
   layer.focus(id);
 }
 
-/** Selects a courier: highlighted in the list, its trail and summary shown. */
+/**
+ * Selects a courier: highlighted in the list, its app and battery, trail and summary
+ * shown, and focused (PROTOCOL.md §10, §11: the server may have its app report more often).
+ */
 function select(id: string): void {
   const c = store.get(id);
   if (!c || replay.open) return;
   selected = id;
   list.select(id);
   courierHistory.select(id, c.name);
+  selectedDevice.update(c);
+  focus.set(c.id);
 }
 
 function deselect(): void {
   selected = null;
   list.select(null);
   courierHistory.clear();
+  selectedDevice.update(undefined);
+  focus.set(null);
+}
+
+// --- focus: the selected courier, told to the server over the socket -----------------
+
+const focusNote = $('focus-note');
+const selectedDevice = new DeviceBadges($('history-device'));
+const focus = new FocusSync({
+  send: (text) => conn.send(text),
+  setTimer: (fn, ms) => window.setTimeout(fn, ms),
+  clearTimer: (h) => window.clearTimeout(h as number),
+  onChange: () => renderFocus(),
+});
+conn.onOpen(() => focus.opened());
+
+/**
+ * `#courier-history[data-focus]`: `sent` (the open socket was told), `pending` (the
+ * debounce runs) or `offline` (told when the socket is back). The panel cannot know the
+ * interval the server chose, nor whether the server honours focus: the note says "asked".
+ */
+function renderFocus(): void {
+  const st = focus.state();
+  const root = $('courier-history');
+  if (st.wanted === null) {
+    delete root.dataset.focus;
+    focusNote.hidden = true;
+    focusNote.textContent = '';
+    return;
+  }
+  const mode = st.synced ? 'sent' : st.open ? 'pending' : 'offline';
+  root.dataset.focus = mode;
+  focusNote.hidden = false;
+  focusNote.textContent =
+    mode === 'offline'
+      ? 'Focused: the server will be told when the connection is back.'
+      : 'Focused: the server is asked for this courier’s points more often (where its app can be told).';
 }
 
 function markerState(key: string, now: number): MarkerState | null {
@@ -145,7 +189,10 @@ function applyChanges(ch: ChangeSet, frameNow: number, wallNow: number): void {
   for (const c of ch.moved) {
     const m = markerState(c.key, wallNow);
     if (m) upserts.push(m);
-    if (c.key === selected) courierHistory.rename(c.name);
+    if (c.key === selected) {
+      courierHistory.rename(c.name);
+      selectedDevice.update(c);
+    }
   }
   if (upserts.length) layer.upsert(upserts, frameNow);
   for (const key of ch.statusChanged) {
@@ -230,6 +277,7 @@ function forgetCouriers(): void {
 }
 
 conn.onState((s: ConnState) => {
+  if (s !== 'live' && focus.state().open) focus.closed();
   renderStatus(statusEl, s === 'stopped' ? 'signed-out' : s, STATUS_LABELS);
   if (s === 'signed-out') {
     keeper.clear();
@@ -462,6 +510,8 @@ const peyk = {
   /** Replay state and every replayed courier's position. */
   replay: () => replay.debug(),
   history: (): HistoryAvailability => historyState,
+  /** The focus the page wants and what the open socket was told. */
+  focusState: () => focus.state(),
   map,
 };
 exposeDebug(peyk);

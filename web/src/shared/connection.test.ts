@@ -8,6 +8,8 @@ class FakeSocket implements SocketLike {
   onclose: SocketLike['onclose'] = null;
   onerror: SocketLike['onerror'] = null;
   closedWith: number | undefined;
+  /** Frames the client sent. */
+  sent: string[] = [];
   constructor(
     readonly url: string,
     readonly protocols: string[],
@@ -15,12 +17,15 @@ class FakeSocket implements SocketLike {
   close(code?: number): void {
     this.closedWith = code ?? 1005;
   }
+  send(data: string): void {
+    this.sent.push(data);
+  }
   // server side
   open(protocol = 'peyk.v1'): void {
     this.protocol = protocol;
     this.onopen?.({});
   }
-  send(data: unknown): void {
+  deliver(data: unknown): void {
     this.onmessage?.({ data });
   }
   drop(code = 1006, reason = ''): void {
@@ -102,8 +107,8 @@ describe('Connection', () => {
     const { conn, messages, last } = setup();
     conn.start();
     last().open();
-    last().send('{"type":"snapshot","locations":[]}');
-    last().send(new ArrayBuffer(4));
+    last().deliver('{"type":"snapshot","locations":[]}');
+    last().deliver(new ArrayBuffer(4));
     expect(messages).toEqual(['{"type":"snapshot","locations":[]}']);
   });
 
@@ -267,5 +272,38 @@ describe('Connection', () => {
     expect(conn.state).toBe('reconnecting');
     timers.advance(500);
     expect(calls).toBe(2);
+  });
+
+  it('send() writes to the open socket only, and onOpen fires on every open', () => {
+    const { conn, timers, sockets, last } = setup();
+    let opens = 0;
+    conn.onOpen(() => opens++);
+    expect(conn.send('x')).toBe(false); // stopped
+    conn.start();
+    expect(conn.send('x')).toBe(false); // connecting: nothing queued
+    last().open();
+    expect(opens).toBe(1);
+    expect(conn.send('{"type":"focus"}')).toBe(true);
+    expect(last().sent).toEqual(['{"type":"focus"}']);
+    last().drop();
+    expect(conn.send('y')).toBe(false); // reconnecting
+    timers.advance(500);
+    last().open();
+    expect(opens).toBe(2);
+    expect(conn.send('z')).toBe(true);
+    expect(sockets[0]!.sent).toEqual(['{"type":"focus"}']);
+    expect(sockets[1]!.sent).toEqual(['z']);
+    conn.stop();
+    expect(conn.send('w')).toBe(false);
+  });
+
+  it('send() reports a socket that throws as not sent', () => {
+    const { conn, last } = setup();
+    conn.start();
+    last().open();
+    last().send = () => {
+      throw new Error('InvalidStateError');
+    };
+    expect(conn.send('x')).toBe(false);
   });
 });

@@ -29,6 +29,7 @@ export interface SocketLike {
   onclose: ((ev: { code: number; reason: string }) => void) | null;
   onerror: ((ev: unknown) => void) | null;
   close(code?: number, reason?: string): void;
+  send(data: string): void;
 }
 
 export type AuthCheck = 'ok' | 'unauthorized' | 'unknown';
@@ -69,6 +70,7 @@ export class Connection {
   private stateListeners: Array<(s: ConnState) => void> = [];
   private messageListeners: Array<(data: string, protocol: string) => void> = [];
   private closeListeners: Array<(info: CloseInfo) => void> = [];
+  private openListeners: Array<() => void> = [];
   /** Delay of the currently scheduled retry, for display and tests. */
   nextRetryMs: number | null = null;
   /** Connections opened since start (1 after the first open). */
@@ -95,6 +97,26 @@ export class Connection {
 
   onClose(fn: (info: CloseInfo) => void): void {
     this.closeListeners.push(fn);
+  }
+
+  /** Every open of a socket (the first and each reconnect), after the state is 'live'. */
+  onOpen(fn: () => void): void {
+    this.openListeners.push(fn);
+  }
+
+  /**
+   * Sends one text frame on the open socket. False when there is none (connecting,
+   * reconnecting, stopped) or the browser refused: nothing is queued for later.
+   */
+  send(text: string): boolean {
+    const s = this.socket;
+    if (s === null || this._state !== 'live') return false;
+    try {
+      s.send(text);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Connects (again). Also the way out of 'signed-out' once there is a new token. */
@@ -183,6 +205,8 @@ export class Connection {
       this.failuresBeforeOpen = 0;
       this.opens++;
       this.setState('live');
+      if (gen !== this.generation) return; // a state listener stopped or restarted us
+      for (const fn of this.openListeners) fn();
     };
     socket.onmessage = (ev) => {
       if (gen !== this.generation) return;

@@ -26,8 +26,30 @@ describe('parseLocation', () => {
       heading: 270,
       fleet: 'store-7',
       orders: ['A123'],
+      altitude: 1180.5,
+      battery: 85,
+      charging: true,
+      source: 'osmand',
     };
     expect(parseLocation(full)).toEqual(full);
+  });
+
+  it('keeps the phone fields of §9 only when valid, never losing the point for them', () => {
+    const l = parseLocation({ ...loc, battery: 120, charging: 'yes', source: 'x'.repeat(33), altitude: 'high' });
+    expect(l).not.toBeNull();
+    expect(l).not.toHaveProperty('battery');
+    expect(l).not.toHaveProperty('charging');
+    expect(l).not.toHaveProperty('source');
+    expect(l).not.toHaveProperty('altitude');
+    expect(parseLocation({ ...loc, battery: -0.5 })).not.toHaveProperty('battery');
+    expect(parseLocation({ ...loc, battery: '42', charging: false, source: ' traccar ' })).toMatchObject({
+      battery: 42,
+      charging: false,
+      source: 'traccar',
+    });
+    expect(parseLocation({ ...loc, battery: 0, source: '' })).toMatchObject({ battery: 0 });
+    expect(parseLocation({ ...loc, source: '' })).not.toHaveProperty('source');
+    expect(parseLocation({ ...loc, source: 7 })).not.toHaveProperty('source');
   });
 
   it('accepts string ids and numeric strings for coordinates', () => {

@@ -16,7 +16,18 @@ export interface Location {
   heading?: number;
   fleet?: string;
   orders?: string[];
+  /** Metres above sea level, as the courier's app reports it (§9). */
+  altitude?: number;
+  /** The phone's battery, 0–100 (§9). */
+  battery?: number;
+  /** Whether the phone is charging (§9). */
+  charging?: boolean;
+  /** The app the point came from: "osmand", "traccar", "owntracks"; absent for the JSON API. */
+  source?: string;
 }
+
+/** Longest `source` kept (the broker refuses longer ones, §4/§9). */
+export const MAX_SOURCE_LENGTH = 32;
 
 export interface CourierStatus {
   id: CourierId;
@@ -92,6 +103,16 @@ export function parseLocation(v: unknown): Location | null {
   if (heading !== undefined) loc.heading = heading;
   if (typeof v.fleet === 'string') loc.fleet = v.fleet;
   else if (typeof v.fleet === 'number') loc.fleet = String(v.fleet);
+  const altitude = toNumber(v.altitude);
+  if (altitude !== undefined) loc.altitude = altitude;
+  // A battery outside 0..100 is left out, not the whole point.
+  const battery = toNumber(v.battery);
+  if (battery !== undefined && battery >= 0 && battery <= 100) loc.battery = battery;
+  if (typeof v.charging === 'boolean') loc.charging = v.charging;
+  if (typeof v.source === 'string') {
+    const source = v.source.trim();
+    if (source !== '' && source.length <= MAX_SOURCE_LENGTH) loc.source = source;
+  }
   if (Array.isArray(v.orders)) {
     loc.orders = v.orders
       .filter((o) => typeof o === 'string' || typeof o === 'number')

@@ -23,6 +23,11 @@ describe('search', () => {
     expect(matches(x, parseQuery('driver store-8'))).toBe(false);
   });
 
+  it('matches the app a courier reports from', () => {
+    expect(matches(c('1', 'a', { source: 'osmand' }), parseQuery('OsmAnd'))).toBe(true);
+    expect(matches(c('2', 'b'), parseQuery('osmand'))).toBe(false);
+  });
+
   it('sorts by name numerically, then id', () => {
     const list = [c('3', 'driver10'), c('2', 'driver2'), c('1', 'driver2'), c('4', 'Ali')];
     expect(list.sort(compareCouriers).map((x) => x.key)).toEqual(['4', '1', '2', '3']);

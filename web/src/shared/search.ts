@@ -1,7 +1,7 @@
 // Filtering and ordering of the courier list. No DOM here.
 import type { Courier } from './store';
 
-/** Lower-cased search terms; every term must match (id, name, fleet or an order id). */
+/** Lower-cased search terms; every term must match (id, name, fleet, an order id or the app). */
 export function parseQuery(query: string): string[] {
   return query
     .toLowerCase()
@@ -11,7 +11,7 @@ export function parseQuery(query: string): string[] {
 
 export function matches(c: Courier, terms: readonly string[]): boolean {
   if (terms.length === 0) return true;
-  const hay = [c.key, c.name, c.fleet ?? '', ...(c.orders ?? [])].join('\u0000').toLowerCase();
+  const hay = [c.key, c.name, c.fleet ?? '', c.source ?? '', ...(c.orders ?? [])].join('\u0000').toLowerCase();
   return terms.every((t) => hay.includes(t));
 }
 

@@ -24,6 +24,19 @@ describe('CourierStore', () => {
     expect(s.size).toBe(1);
   });
 
+  it("shows the last point's battery and app: a point without them clears them", () => {
+    const s = new CourierStore();
+    s.apply(batch({ updates: [{ ...at(3, 1, 1000), battery: 55, charging: true, altitude: 12, source: 'owntracks' }] }), 1000);
+    expect(s.get('3')).toMatchObject({ battery: 55, charging: true, altitude: 12, source: 'owntracks' });
+    s.apply(batch({ updates: [{ ...at(3, 1, 2000), battery: 54 }] }), 2000);
+    const c = s.get('3')!;
+    expect(c.battery).toBe(54);
+    expect(c).not.toHaveProperty('charging');
+    expect(c).not.toHaveProperty('source');
+    s.apply(batch({ snapshot: [at(3, 1, 3000)] }), 3000);
+    expect(s.get('3')).not.toHaveProperty('battery');
+  });
+
   it('names a courier by its id when there is no username', () => {
     const s = new CourierStore();
     s.apply(batch({ updates: [at('c-9', 1)] }), 0);

@@ -24,6 +24,12 @@ export interface Courier {
   heading?: number;
   fleet?: string;
   orders?: string[];
+  altitude?: number;
+  /** 0–100, from the last point; absent when that point carried none. */
+  battery?: number;
+  charging?: boolean;
+  /** The app the last point came from (PROTOCOL.md §9), absent for the JSON API. */
+  source?: string;
   /** `state` from the last `status` message about this courier, cleared by a new location. */
   serverState?: string;
 }
@@ -59,6 +65,10 @@ function toCourier(loc: Location, now: number): Courier {
   if (loc.heading !== undefined) c.heading = loc.heading;
   if (loc.fleet !== undefined) c.fleet = loc.fleet;
   if (loc.orders !== undefined) c.orders = loc.orders;
+  if (loc.altitude !== undefined) c.altitude = loc.altitude;
+  if (loc.battery !== undefined) c.battery = loc.battery;
+  if (loc.charging !== undefined) c.charging = loc.charging;
+  if (loc.source !== undefined) c.source = loc.source;
   return c;
 }
 
