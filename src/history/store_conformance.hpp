@@ -196,6 +196,7 @@ TEST_P(StoreConformance, RoundTripsEveryField) {
     l.accuracy = 6.5;
     l.speed = 8.25;
     l.heading = 270.5;
+    l.battery = 42.5;
     l.recorded_at = rfc3339(t0_ + 123'456);
     l.fleet = "store-7";
     l.orders = {"A123", "o \"2\"\\\n", "\xd8\xa8"};
@@ -222,7 +223,7 @@ TEST_P(StoreConformance, RoundTripsEveryField) {
   EXPECT_EQ(a.accuracy, 6.5);
   EXPECT_EQ(a.speed, 8.25);
   EXPECT_EQ(a.heading, 270.5);
-  EXPECT_FALSE(a.battery);
+  EXPECT_EQ(a.battery, 42.5);
   EXPECT_EQ(a.ts_us, t0_ + 2 * sec + 7);
   EXPECT_EQ(a.recorded_us, t0_ + 123'456);
   EXPECT_EQ(a.t_us, t0_ + 123'456);
@@ -236,6 +237,7 @@ TEST_P(StoreConformance, RoundTripsEveryField) {
   EXPECT_FALSE(b.accuracy);
   EXPECT_FALSE(b.speed);
   EXPECT_FALSE(b.heading);
+  EXPECT_FALSE(b.battery);
   EXPECT_FALSE(b.recorded_us);
   EXPECT_EQ(b.ts_us, t0_ + sec);
   EXPECT_EQ(b.t_us, t0_ + sec);
