@@ -41,14 +41,16 @@ test('panel reconnects by itself after the server is killed and restarted', { ti
     await server.start(); // same port, same secret; fresh state
     // The feeder (simulator) keeps running and its posts succeed again.
     await waitForState(page, 'live', 20_000);
-    const c = await waitFor(
+    // Every courier is in the store, in the list and on the layer. Not "drawn in view"
+    // (visibleTotal): the couriers keep walking and the map does not re-fit after a
+    // reconnect, so one may be just outside the view (failed 3 of 4 runs here).
+    await waitFor(
       async () => {
         const x = await counts(page);
-        return x.couriers === N && x.visibleTotal === N && x.listed === N ? x : null;
+        return x.couriers === N && x.markers === N && x.listed === N ? x : null;
       },
       { timeout: 20_000, what: `all ${N} couriers back after the restart` },
     );
-    assert.equal(c.markers, N);
     const conn = await page.evaluate(() => window.peyk.connection());
     assert.ok(conn.opens > opensBefore, `a new socket was opened (${opensBefore} -> ${conn.opens})`);
     const states = await page.evaluate(() => window.__states);
