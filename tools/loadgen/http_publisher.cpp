@@ -129,6 +129,7 @@ http_publisher::http_publisher(net::io_context& ioc, const options& o, const tok
                                stats& st, tcp::endpoint target, std::size_t connections)
     : ioc_(ioc), tokens_(tokens), st_(st), target_(target) {
   host_header_ = o.ingest_host + ":" + std::to_string(o.ingest_port);
+  osmand_ = o.ingest_format == "osmand";
   connections_.reserve(connections);
   for (std::size_t i = 0; i < connections; ++i) {
     connections_.push_back(std::make_shared<http_connection>(*this));
@@ -148,27 +149,41 @@ bool http_publisher::try_publish(std::size_t courier_id) {
   idle_.pop_back();
 
   auto pos = courier_position(courier_id, ++seq_);
-  std::string body;
-  body.reserve(128);
-  body += R"({"latitude":)";
-  append_fixed6(body, pos.latitude);
-  body += R"(,"longitude":)";
-  append_fixed6(body, pos.longitude);
-  body += R"(,"accuracy":6.5,"speed":8.2,"heading":270,"orders":[")";
-  body += courier_order(courier_id);
-  body += R"("]})";
-
   const auto& token = tokens_.courier(courier_id);
   std::string req;
-  req.reserve(200 + token.size() + body.size());
-  req += "POST /api/v1/locations HTTP/1.1\r\nHost: ";
-  req += host_header_;
-  req += "\r\nAuthorization: Bearer ";
-  req += token;
-  req += "\r\nContent-Type: application/json\r\nContent-Length: ";
-  req += std::to_string(body.size());
-  req += "\r\n\r\n";
-  req += body;
+  if (osmand_) {
+    // Traccar Client's / OsmAnd's request: everything in the query, the token as the
+    // device id (a JWT is URL-safe), speed in knots, no body.
+    req.reserve(200 + token.size());
+    req += "GET /api/v1/osmand?id=";
+    req += token;
+    req += "&lat=";
+    append_fixed6(req, pos.latitude);
+    req += "&lon=";
+    append_fixed6(req, pos.longitude);
+    req += "&accuracy=6.5&speed=15.9&bearing=270&batt=80 HTTP/1.1\r\nHost: ";
+    req += host_header_;
+    req += "\r\n\r\n";
+  } else {
+    std::string body;
+    body.reserve(128);
+    body += R"({"latitude":)";
+    append_fixed6(body, pos.latitude);
+    body += R"(,"longitude":)";
+    append_fixed6(body, pos.longitude);
+    body += R"(,"accuracy":6.5,"speed":8.2,"heading":270,"orders":[")";
+    body += courier_order(courier_id);
+    body += R"("]})";
+    req.reserve(200 + token.size() + body.size());
+    req += "POST /api/v1/locations HTTP/1.1\r\nHost: ";
+    req += host_header_;
+    req += "\r\nAuthorization: Bearer ";
+    req += token;
+    req += "\r\nContent-Type: application/json\r\nContent-Length: ";
+    req += std::to_string(body.size());
+    req += "\r\n\r\n";
+    req += body;
+  }
   ++st_.publish_in_flight;
   c->send(std::move(req));
   return true;

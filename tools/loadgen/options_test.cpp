@@ -91,6 +91,14 @@ TEST(loadgen_options, redis_publisher_needs_an_address) {
   EXPECT_FALSE(parse({"--publisher", "kafka"}).o);
 }
 
+TEST(loadgen_options, ingest_format_json_or_osmand) {
+  EXPECT_EQ(parse({"--publish-rate", "10"}).o->ingest_format, "json");
+  auto p = parse({"--publish-rate", "10", "--ingest-format", "osmand"});
+  ASSERT_TRUE(p.o);
+  EXPECT_EQ(p.o->ingest_format, "osmand");
+  EXPECT_FALSE(parse({"--publish-rate", "10", "--ingest-format", "owntracks"}).o);
+}
+
 TEST(loadgen_options, host_port) {
   std::string host;
   std::uint16_t port = 0;
