@@ -184,8 +184,9 @@ def _one(ctx, run_mod, label, flags, seconds, warm):
 
 
 def run(ctx, run_mod):
-    # Idle couriers post every 60 s: the window must hold a few of their posts.
-    seconds, warm = (40, 70) if ctx.quick else (180, 70)
+    # Idle couriers post every 60 s: the warm-up holds two of their posts (the first ones
+    # are spread over the first interval), the window a few more.
+    seconds, warm = (40, 70) if ctx.quick else (180, 130)
     results = []
     if "peyk-serve" not in ctx.servers:
         ctx.results["i"] = results
