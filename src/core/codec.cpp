@@ -161,7 +161,8 @@ expected<void> read_point(const json::object& o, location& loc, const field_limi
   loc.altitude = *altitude;
   loc.battery = *battery;
   if (auto it = o.find("charging"); it != o.end() && !it->value().is_null()) {
-    if (!it->value().is_bool()) return invalid(join(path, "charging"), "charging must be true or false");
+    if (!it->value().is_bool())
+      return invalid(join(path, "charging"), "charging must be true or false");
     loc.charging = it->value().get_bool();
   }
 
@@ -363,7 +364,8 @@ expected<location> decode_broker_message(std::string_view text, const decode_lim
   }
   if (auto sit = root->find("source"); sit != root->end() && !sit->value().is_null()) {
     const auto* s = sit->value().if_string();
-    if (!s || s->empty() || s->size() > 32) return invalid("source", "source must be a short string");
+    if (!s || s->empty() || s->size() > 32)
+      return invalid("source", "source must be a short string");
     loc.source = std::string(*s);
   }
   if (auto tit = root->find("ts"); tit != root->end() && !tit->value().is_null()) {

@@ -21,7 +21,8 @@ struct location {
   std::optional<double> altitude;  // metres (phone apps report it)
   std::optional<double> battery;   // 0..100 % (phone apps, PROTOCOL.md §9)
   std::optional<bool> charging;
-  std::string source;  // the app it came from ("osmand", "traccar", "owntracks"); empty = the JSON API
+  std::string
+      source;  // the app it came from ("osmand", "traccar", "owntracks"); empty = the JSON API
   std::string recorded_at;          // as sent by the app; empty = absent
   std::string fleet;                // empty = no fleet
   std::vector<std::string> orders;  // the orders the courier carries now

@@ -43,7 +43,7 @@ class http_publisher : public publisher {
   std::vector<std::shared_ptr<http_connection>> connections_;
   std::vector<http_connection*> idle_;  // connected and not waiting for an answer
   std::uint64_t seq_ = 0;               // varies the coordinates from one message to the next
-  bool osmand_ = false;  // --ingest-format osmand
+  bool osmand_ = false;                 // --ingest-format osmand
   bool closed_ = false;
 };
 

@@ -43,8 +43,8 @@ struct options {
   // http: json (POST /api/v1/locations) or osmand (GET /api/v1/osmand?id=TOKEN&lat=..., the
   // request Traccar Client and OsmAnd send, PROTOCOL.md §9)
   std::string ingest_format = "json";
-  double publish_rate = 0;         // messages per second, all threads together
-  bool closed_loop = false;        // --publish-rate max: each free connection sends at once
+  double publish_rate = 0;   // messages per second, all threads together
+  bool closed_loop = false;  // --publish-rate max: each free connection sends at once
   std::size_t couriers = 1000;
   std::size_t http_connections = 64;
   std::size_t fleets = 10;
