@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include <boost/url/encoding_opts.hpp>
-#include <boost/url/params_view.hpp>
+#include <boost/url/params_encoded_view.hpp>
 #include <boost/url/parse_query.hpp>
 
 #include "apps/apps.hpp"
@@ -135,21 +135,45 @@ namespace {
 
 const boost::urls::encoding_opts form_decoding{true, false, false};  // '+' is a space
 
+// Calls fn(key, value) for each parameter, decoded ('+' a space); false when `params` is
+// not a query string. The text is copied first: Boost.URL 1.81's parse_query runs strlen
+// on its argument (valgrind: a read past the end of a request target inside Beast's
+// buffer, and a wrong last value when the next byte is not 0), so it gets a string that
+// ends in a terminator.
+template <class Fn>
+bool for_each_param(std::string_view params, std::size_t max, Fn&& fn) {
+  const std::string owned(params);
+  auto parsed = boost::urls::parse_query(boost::urls::string_view(owned.data(), owned.size()));
+  if (!parsed) return false;
+  std::size_t n = 0;
+  for (auto p : *parsed) {
+    if (++n > max) break;
+    if (!fn(p.key.decode(form_decoding), p.has_value ? p.value.decode(form_decoding) : std::string()))
+      break;
+  }
+  return true;
+}
+
 }  // namespace
 
 core::expected<parsed> parse_osmand_params(std::string_view params, speed_unit unit,
                                            const limits& lim) {
-  if (!boost::urls::parse_query(params)) {
-    return core::error{"invalid_body", "the parameters are not a valid query string", ""};
-  }
-  boost::urls::params_view view(params, form_decoding);
-  if (view.size() > lim.max_params) {
-    return core::error{"invalid_body", "too many parameters", ""};
-  }
   detail::osmand_fields f(unit);
-  for (const auto& p : view) {
-    if (auto r = f.set(p.key, p.value, lim); !r) return r.error();
-  }
+  std::size_t count = 0;
+  std::optional<core::error> failed;
+  const bool query = for_each_param(params, lim.max_params + 1, [&](std::string k, std::string v) {
+    if (++count > lim.max_params) {
+      failed = core::error{"invalid_body", "too many parameters", ""};
+      return false;
+    }
+    if (auto r = f.set(k, v, lim); !r) {
+      failed = r.error();
+      return false;
+    }
+    return true;
+  });
+  if (!query) return core::error{"invalid_body", "the parameters are not a valid query string", ""};
+  if (failed) return *failed;
   auto loc = f.finish("osmand");
   if (!loc) return loc.error();
   parsed out;
@@ -160,17 +184,18 @@ core::expected<parsed> parse_osmand_params(std::string_view params, speed_unit u
 }
 
 std::optional<std::string> token_in_params(std::string_view params, std::size_t max_bytes) {
-  if (params.empty() || !boost::urls::parse_query(params)) return std::nullopt;
-  boost::urls::params_view view(params, form_decoding);
-  std::optional<std::string> id;
-  std::size_t n = 0;
-  for (const auto& p : view) {
-    if (++n > 256) break;
-    if (p.value.empty() || p.value.size() > max_bytes) continue;
-    if (p.key == "token") return p.value;
-    if (!id && (p.key == "id" || p.key == "deviceid" || p.key == "device_id")) id = p.value;
-  }
-  return id;
+  if (params.empty()) return std::nullopt;
+  std::optional<std::string> id, token;
+  for_each_param(params, 256, [&](std::string k, std::string v) {
+    if (v.empty() || v.size() > max_bytes) return true;
+    if (k == "token") {
+      token = std::move(v);
+      return false;
+    }
+    if (!id && (k == "id" || k == "deviceid" || k == "device_id")) id = std::move(v);
+    return true;
+  });
+  return token ? token : id;
 }
 
 }  // namespace peyk::apps

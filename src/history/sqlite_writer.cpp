@@ -293,7 +293,7 @@ void writer::commit(const std::vector<const std::vector<location_ptr>*>& batches
             .bind(8, e2(l.accuracy))
             .bind(9, e2(l.speed))
             .bind(10, e2(l.heading))
-            .bind_null(11)  // battery: not carried by core::location yet
+            .bind(11, e2(l.battery))
             .bind(12, dts)
             .run();
         txn_rows_.emplace_back(courier, recent_row{id, t, seq, attr});
