@@ -253,16 +253,16 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
     try {
       osmand_srv->listen(parse_endpoint(cfg.osmand_listen));
     } catch (const std::exception& e) {
-      std::cerr << "peyk: cannot listen on " << cfg.osmand_listen << " (--osmand-listen): "
-                << e.what() << "\n";
+      std::cerr << "peyk: cannot listen on " << cfg.osmand_listen
+                << " (--osmand-listen): " << e.what() << "\n";
       srv.release();
       if (hist) hist->stop();
       return 2;
     }
     auto b = osmand_srv->local_endpoint();
     core::log(core::log_level::info, "OsmAnd protocol (OsmAnd, Traccar Client) at http://" +
-                                         b.address().to_string() + ":" +
-                                         std::to_string(b.port()) + "/");
+                                         b.address().to_string() + ":" + std::to_string(b.port()) +
+                                         "/");
   }
   auto in_flight = [&] { return srv.in_flight() + (osmand_srv ? osmand_srv->in_flight() : 0); };
   gw.start();
@@ -333,8 +333,7 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
     for (auto* c : contexts) c->stop();
   };
   std::function<void()> wait_drained = [&] {
-    if ((gw.viewers() == 0 && in_flight() == 0) ||
-        std::chrono::steady_clock::now() >= deadline) {
+    if ((gw.viewers() == 0 && in_flight() == 0) || std::chrono::steady_clock::now() >= deadline) {
       return stop_all();
     }
     drain_timer.expires_after(std::chrono::milliseconds(20));

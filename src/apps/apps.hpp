@@ -54,8 +54,7 @@ core::expected<parsed> parse_owntracks(std::string_view body, const limits& lim 
 // The token in OsmAnd parameters, without parsing the rest (auth on the request's head):
 // `token`, else `id`, `deviceid`, `device_id`. nullopt when none or the string is not a
 // query.
-std::optional<std::string> token_in_params(std::string_view params,
-                                           std::size_t max_bytes = 4096);
+std::optional<std::string> token_in_params(std::string_view params, std::size_t max_bytes = 4096);
 
 // An app's time: Unix seconds or milliseconds (values under 2^31 are seconds, as Traccar
 // reads them; a fraction is allowed), RFC 3339 / ISO 8601, or "YYYY-MM-DD HH:MM:SS" (UTC).

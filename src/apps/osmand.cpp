@@ -58,7 +58,8 @@ core::expected<void> osmand_fields::set(std::string_view key, std::string_view v
     if (comma == std::string_view::npos) {
       return invalid("location", "location must be \"latitude,longitude\"");
     }
-    if (value.size() > lim.ingest.max_string_bytes) return invalid("location", "location is too long");
+    if (value.size() > lim.ingest.max_string_bytes)
+      return invalid("location", "location is too long");
     lat_ = std::string(value.substr(0, comma));
     lon_ = std::string(value.substr(comma + 1));
     location_given_ = true;
@@ -148,7 +149,8 @@ bool for_each_param(std::string_view params, std::size_t max, Fn&& fn) {
   std::size_t n = 0;
   for (auto p : *parsed) {
     if (++n > max) break;
-    if (!fn(p.key.decode(form_decoding), p.has_value ? p.value.decode(form_decoding) : std::string()))
+    if (!fn(p.key.decode(form_decoding),
+            p.has_value ? p.value.decode(form_decoding) : std::string()))
       break;
   }
   return true;

@@ -26,9 +26,11 @@ TEST(AppTime, SecondsMillisecondsIsoAndTraccarsLocalForm) {
   EXPECT_EQ(parse_app_time_us("1377177267"), 1377177267000000);
   EXPECT_EQ(parse_app_time_us("1442068686579"), 1442068686579000);
   EXPECT_EQ(parse_app_time_us("1377177267.25"), 1377177267250000);
-  EXPECT_EQ(parse_app_time_us("2016-01-27T18:55:47Z"), core::parse_rfc3339_us("2016-01-27T18:55:47Z"));
+  EXPECT_EQ(parse_app_time_us("2016-01-27T18:55:47Z"),
+            core::parse_rfc3339_us("2016-01-27T18:55:47Z"));
   EXPECT_EQ(parse_app_time_us("2025-06-15T13:45:12.862Z"), 1749995112862000);
-  EXPECT_EQ(parse_app_time_us("2014-06-04 09:10:11"), core::parse_rfc3339_us("2014-06-04T09:10:11Z"));
+  EXPECT_EQ(parse_app_time_us("2014-06-04 09:10:11"),
+            core::parse_rfc3339_us("2014-06-04T09:10:11Z"));
   EXPECT_FALSE(parse_app_time_us(""));
   EXPECT_FALSE(parse_app_time_us("yesterday"));
   EXPECT_FALSE(parse_app_time_us("-5"));
@@ -57,8 +59,9 @@ TEST(SpeedUnit, ParsesAndConverts) {
 
 // Traccar's decoder test, query requests.
 TEST(OsmAndParams, TraccarDecoderSamples) {
-  auto a = one("id=902064&lat=42.06288&lon=-88.23412&timestamp=2016-01-27T18%3A55%3A47Z&hdop=6.0&"
-               "altitude=224.0&speed=0.0");
+  auto a =
+      one("id=902064&lat=42.06288&lon=-88.23412&timestamp=2016-01-27T18%3A55%3A47Z&hdop=6.0&"
+          "altitude=224.0&speed=0.0");
   EXPECT_DOUBLE_EQ(a.latitude, 42.06288);
   EXPECT_DOUBLE_EQ(a.longitude, -88.23412);
   EXPECT_EQ(a.recorded_at, "2016-01-27T18:55:47.000Z");
@@ -69,12 +72,14 @@ TEST(OsmAndParams, TraccarDecoderSamples) {
   auto b = one("id=902064&lat=42.06288&lon=-88.23412&timestamp=1442068686579&hdop=6.0");
   EXPECT_EQ(b.recorded_at, "2015-09-12T14:38:06.579Z");
 
-  auto c = one("lat=49.60688&lon=6.15788&timestamp=2014-06-04+09%3A10%3A11&altitude=384.7&"
-               "speed=0.0&id=353861053849681");
+  auto c =
+      one("lat=49.60688&lon=6.15788&timestamp=2014-06-04+09%3A10%3A11&altitude=384.7&"
+          "speed=0.0&id=353861053849681");
   EXPECT_EQ(c.recorded_at, "2014-06-04T09:10:11.000Z");
 
-  auto d = one("id=123456&timestamp=1377177267&lat=60.0&lon=30.0&speed=0.0&bearing=0.0&"
-               "altitude=0&hdop=0.0");
+  auto d =
+      one("id=123456&timestamp=1377177267&lat=60.0&lon=30.0&speed=0.0&bearing=0.0&"
+          "altitude=0&hdop=0.0");
   EXPECT_EQ(d.heading, 0.0);
   EXPECT_EQ(d.recorded_at, "2013-08-22T13:14:27.000Z");
 
@@ -82,17 +87,19 @@ TEST(OsmAndParams, TraccarDecoderSamples) {
   EXPECT_EQ(e.heading, 0.0);
   EXPECT_TRUE(e.recorded_at.empty());  // no time: the server's (ts)
 
-  auto f = one("id=861001000719969&lat=41.666667&lon=-0.883333&altitude=350.059479&"
-               "speed=0.000000&batt=87");
+  auto f =
+      one("id=861001000719969&lat=41.666667&lon=-0.883333&altitude=350.059479&"
+          "speed=0.000000&batt=87");
   EXPECT_EQ(f.battery, 87.0);
 
   auto g = one("id=123456&timestamp=1377177267&location=60.0,30.0");
   EXPECT_DOUBLE_EQ(g.latitude, 60.0);
   EXPECT_DOUBLE_EQ(g.longitude, 30.0);
 
-  auto h = one("id=123456789012345&timestamp=1504763810&lat=40.7232948571&lon=-74.0061408571&"
-               "bearing=7.19889788244&speed=40&ignition=true&rpm=933&fuel=24");
-  EXPECT_DOUBLE_EQ(h.latitude, 40.723295);  // rounded to 6 decimals
+  auto h =
+      one("id=123456789012345&timestamp=1504763810&lat=40.7232948571&lon=-74.0061408571&"
+          "bearing=7.19889788244&speed=40&ignition=true&rpm=933&fuel=24");
+  EXPECT_DOUBLE_EQ(h.latitude, 40.723295);     // rounded to 6 decimals
   EXPECT_NEAR(*h.speed, 40 * 0.514444, 1e-3);  // knots
   EXPECT_NEAR(*h.heading, 7.19889788244, 1e-9);
 }
@@ -127,8 +134,9 @@ TEST(OsmAndParams, TokenInParamsForTheHead) {
 
 // Traccar Client's form POST (its SDK's HttpUploader) and the OsmAnd app's URL template.
 TEST(OsmAndParams, TraccarClientFormAndOsmAndTemplate) {
-  auto t = one("id=tok&lat=35.7001&lon=51.4011&timestamp=1764331200&accuracy=6.5&altitude=1200.0&"
-               "speed=15.55&bearing=270.0&batt=64&charge=true&battery_health=good");
+  auto t =
+      one("id=tok&lat=35.7001&lon=51.4011&timestamp=1764331200&accuracy=6.5&altitude=1200.0&"
+          "speed=15.55&bearing=270.0&batt=64&charge=true&battery_health=good");
   EXPECT_EQ(t.recorded_at, "2025-11-28T12:00:00.000Z");
   EXPECT_EQ(t.accuracy, 6.5);
   EXPECT_EQ(t.altitude, 1200.0);
@@ -138,8 +146,9 @@ TEST(OsmAndParams, TraccarClientFormAndOsmAndTemplate) {
   EXPECT_EQ(t.charging, true);
 
   // OsmAnd: {2} is milliseconds, {5} m/s (the speed_unit parameter or --osmand-speed-unit).
-  auto o = one("id=tok&lat=35.7001&lon=51.4011&timestamp=1764331200250&hdop=4.0&altitude=1200&"
-               "speed=8.0&bearing=90&speed_unit=mps");
+  auto o =
+      one("id=tok&lat=35.7001&lon=51.4011&timestamp=1764331200250&hdop=4.0&altitude=1200&"
+          "speed=8.0&bearing=90&speed_unit=mps");
   EXPECT_EQ(o.recorded_at, "2025-11-28T12:00:00.250Z");
   EXPECT_EQ(o.speed, 8.0);
   EXPECT_EQ(one("lat=1&lon=2&speed=8", speed_unit::mps).speed, 8.0);
@@ -275,12 +284,14 @@ TEST(TraccarJson, MissingAndGarbage) {
             "location.coords.longitude");
   EXPECT_EQ(err(R"({"device_id":"t","location":{"coords":{"latitude":100,"longitude":1}}})").field,
             "location.coords.latitude");
-  EXPECT_EQ(err(R"({"device_id":"t","location":{"timestamp":"soon","coords":{"latitude":1,"longitude":1}}})")
-                .field,
-            "location.timestamp");
-  EXPECT_EQ(err(R"({"device_id":"t","location":{"coords":{"latitude":1,"longitude":1},"battery":{"level":5}}})")
-                .field,
-            "location.battery.level");
+  EXPECT_EQ(
+      err(R"({"device_id":"t","location":{"timestamp":"soon","coords":{"latitude":1,"longitude":1}}})")
+          .field,
+      "location.timestamp");
+  EXPECT_EQ(
+      err(R"({"device_id":"t","location":{"coords":{"latitude":1,"longitude":1},"battery":{"level":5}}})")
+          .field,
+      "location.battery.level");
   EXPECT_EQ(err(R"({"device_id":{},"location":{"coords":{"latitude":1,"longitude":1}}})").field,
             "device_id");
   EXPECT_EQ(err(R"([{"id":"t","lat":1,"lon":"x"}])").field, "[0].lon");

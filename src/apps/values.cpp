@@ -39,8 +39,8 @@ std::optional<double> parse_number(std::string_view s) {
   if (s.empty() || s.size() > 64) return std::nullopt;
   if (s.front() == '+') s.remove_prefix(1);
   for (char c : s) {
-    const bool ok = (c >= '0' && c <= '9') || c == '.' || c == '-' || c == 'e' || c == 'E' ||
-                    c == '+';
+    const bool ok =
+        (c >= '0' && c <= '9') || c == '.' || c == '-' || c == 'e' || c == 'E' || c == '+';
     if (!ok) return std::nullopt;  // no nan, inf, hex, commas
   }
   double v = 0;

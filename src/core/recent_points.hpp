@@ -1,7 +1,8 @@
 #pragma once
 // Recently accepted points per courier (PROTOCOL.md §9): an app that retries a request whose
 // answer it never saw sends the same point again (same courier, same measuring time); the
-// ingest path asks here and answers 200 without recording or publishing it twice.
+// ingest path asks here (by fingerprint: time and position) and answers 200 without
+// recording or publishing it twice.
 // Also the last interval told to each courier (OwnTracks gets a command when it changes).
 // Thread-safe with striped locks; pure logic: the caller passes the time.
 // Memory: per courier at most `per_courier` timestamps (8 bytes each) and ~100 bytes of
@@ -26,7 +27,10 @@ class recent_points {
   recent_points(std::size_t per_courier = 64, std::size_t max_couriers = 100'000,
                 std::int64_t forget_after_us = 86'400'000'000);
 
-  // True when `recorded_us` was accepted for `courier` lately.
+  // The key of a point: its measuring time and position (an app's retry repeats both).
+  static std::int64_t fingerprint(std::int64_t recorded_us, double latitude, double longitude);
+
+  // True when `recorded_us` (a fingerprint) was accepted for `courier` lately.
   bool seen(std::string_view courier, std::int64_t recorded_us);
   // Records accepted points' times (after their 200).
   void remember(std::string_view courier, std::span<const std::int64_t> recorded_us,

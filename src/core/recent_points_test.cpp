@@ -38,6 +38,15 @@ TEST(RecentPoints, BoundedCouriersForgetTheSilent) {
   EXPECT_TRUE(r.seen("late", 1));
 }
 
+TEST(RecentPoints, FingerprintIsTimeAndPosition) {
+  auto f = recent_points::fingerprint;
+  EXPECT_EQ(f(1000, 35.7, 51.4), f(1000, 35.7, 51.4));
+  EXPECT_NE(f(1000, 35.7, 51.4), f(1001, 35.7, 51.4));
+  EXPECT_NE(f(1000, 35.7, 51.4), f(1000, 35.700001, 51.4));
+  EXPECT_NE(f(1000, 35.7, 51.4), f(1000, 35.7, 51.400001));
+  EXPECT_NE(f(1000, 35.7, 51.4), f(1000, 51.4, 35.7));
+}
+
 TEST(RecentPoints, IntervalExchange) {
   recent_points r;
   EXPECT_EQ(r.exchange_interval("c", 10, 0), 0);

@@ -171,8 +171,8 @@ void handle_app(const request& req, const head_check& head, phone_app app,
     // the one told last, a setConfiguration with locatorInterval (seconds). The app applies
     // it only with remote configuration allowed (docs/apps.md).
     how.ok = [&svc, courier = who->sub](int interval) {
-      const int told = svc.recent ? svc.recent->exchange_interval(courier, interval, core::now_us())
-                                  : interval;
+      const int told =
+          svc.recent ? svc.recent->exchange_interval(courier, interval, core::now_us()) : interval;
       if (told == interval) return json_response(200, "[]");
       boost::json::object conf{{"_type", "configuration"}, {"locatorInterval", interval}};
       boost::json::object cmd{

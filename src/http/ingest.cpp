@@ -68,8 +68,8 @@ std::optional<response> take_rate(const auth::identity& who, std::int64_t now_us
                                   const services& svc, error_fn error) {
   auto limit = svc.limiter->take(who.sub, now_us);
   if (limit.allowed) return std::nullopt;
-  auto res = error(429, "rate_limited", "too many requests for this courier; batch buffered points",
-                   {});
+  auto res =
+      error(429, "rate_limited", "too many requests for this courier; batch buffered points", {});
   res.set(bhttp::field::retry_after, std::to_string(limit.retry_after_s));
   return res;
 }
@@ -109,7 +109,8 @@ void handle_ingest(const request& req, const head_check& head, const std::shared
                    const settings& cfg, const services& svc) {
   auto started = core::now_us();  // the body is here: the points' time
   if (!head.courier) {
-    return answer(r, svc, started, error_response(500, "internal", "ingest without a checked head"));
+    return answer(r, svc, started,
+                  error_response(500, "internal", "ingest without a checked head"));
   }
   auto points = core::parse_ingest_body(req.body(), cfg.ingest);
   if (!points) {
@@ -162,9 +163,10 @@ void ingest_points(std::vector<core::location> points, const auth::identity& id,
     }
   }
 
-  // A point whose measuring time was accepted lately for this courier is an app's retry
-  // (its answer was lost): answered 200 like the first, neither recorded nor published
-  // again (PROTOCOL.md §9). Points without a time cannot be told apart and are all kept.
+  // A point equal to one accepted lately for this courier (same measuring time, same
+  // position) is an app's retry (its answer was lost): answered 200 like the first, neither
+  // recorded nor published again (PROTOCOL.md §9). Points without a time cannot be told
+  // apart and are all kept; two points of one time at different positions are both kept.
   std::vector<broker::location_ptr> batch;
   batch.reserve(points.size());
   std::vector<std::int64_t> fresh_times;
@@ -173,13 +175,13 @@ void ingest_points(std::vector<core::location> points, const auth::identity& id,
   for (std::size_t i = 0; i < points.size(); ++i) {
     auto& p = points[i];
     if (svc.recent && times[i]) {
-      const auto t = *times[i];
-      if (std::find(fresh_times.begin(), fresh_times.end(), t) != fresh_times.end() ||
-          svc.recent->seen(id.sub, t)) {
+      const auto key = core::recent_points::fingerprint(*times[i], p.latitude, p.longitude);
+      if (std::find(fresh_times.begin(), fresh_times.end(), key) != fresh_times.end() ||
+          svc.recent->seen(id.sub, key)) {
         ++duplicates;
         continue;
       }
-      fresh_times.push_back(t);
+      fresh_times.push_back(key);
     }
     p.courier_id = id.sub;
     p.username = id.name;
@@ -225,9 +227,9 @@ void ingest_points(std::vector<core::location> points, const auth::identity& id,
       }
       if (join->broker_failed.load()) {
         svc.metrics->publish_errors.inc();
-        return answer(r, svc, started,
-                      retry_later(error, 503, "broker_unavailable",
-                                  "the broker did not take the location"));
+        return answer(
+            r, svc, started,
+            retry_later(error, 503, "broker_unavailable", "the broker did not take the location"));
       }
       done();
     });

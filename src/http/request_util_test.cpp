@@ -56,10 +56,10 @@ TEST(BasicAuth, PasswordOfTheHeader) {
   EXPECT_EQ(basic_password("Basic OnRvaw"), "tok");  // ":tok", no padding
   EXPECT_FALSE(basic_password("Bearer abc"));
   EXPECT_FALSE(basic_password("Basic "));
-  EXPECT_FALSE(basic_password("Basic amFuZQ=="));   // "jane": no colon
-  EXPECT_FALSE(basic_password("Basic amFuZTo="));   // "jane:": empty password
+  EXPECT_FALSE(basic_password("Basic amFuZQ=="));  // "jane": no colon
+  EXPECT_FALSE(basic_password("Basic amFuZTo="));  // "jane:": empty password
   EXPECT_FALSE(basic_password("Basic ***"));
-  EXPECT_FALSE(basic_password("Basic am=Fu"));      // padding in the middle
+  EXPECT_FALSE(basic_password("Basic am=Fu"));  // padding in the middle
 }
 
 TEST(Redact, AccessLogLine) {

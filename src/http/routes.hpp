@@ -75,8 +75,8 @@ struct ingest_answer {
   error_fn error;
 };
 void ingest_points(std::vector<core::location> points, const auth::identity& who,
-                   std::int64_t started_us, ingest_answer how,
-                   const std::shared_ptr<responder>& r, const settings& cfg, const services& svc);
+                   std::int64_t started_us, ingest_answer how, const std::shared_ptr<responder>& r,
+                   const settings& cfg, const services& svc);
 
 // The phone apps' routes (app_routes.cpp): /api/v1/osmand (and `/` on --osmand-listen),
 // /api/v1/owntracks.

@@ -233,13 +233,17 @@ def test_a_retried_point_is_stored_and_delivered_once(server):
     assert [p["latitude"] for p in track(srv, courier, now - 60, now + 5)] == [35.76, 35.77]
     assert srv.metrics().value("peyk_ingest_duplicates_total") == 2
 
+    # the same time at another position is another point, kept
+    assert osmand(srv, method="GET", params={**q, "lat": "35.765"}).status_code == 200
+    assert [p["latitude"] for p in track(srv, courier, now - 60, now + 5)] == [35.76, 35.765, 35.77]
+
     # the JSON API too, when recorded_at is given; a batch's repeats are kept once
     p = {"latitude": 35.78, "longitude": 51.47, "recorded_at": iso(now - 3)}
     srv.post_ok(tok, p)
     srv.post_ok(tok, {"points": [p, dict(p, latitude=35.79, recorded_at=iso(now - 2)),
                                  dict(p, latitude=35.79, recorded_at=iso(now - 2))]})
     lats = [p["latitude"] for p in track(srv, courier, now - 60, now + 5)]
-    assert lats == [35.76, 35.77, 35.78, 35.79], lats
+    assert lats == [35.76, 35.765, 35.77, 35.78, 35.79], lats
     assert srv.metrics().value("peyk_ingest_duplicates_total") == 4
 
 
