@@ -1,7 +1,6 @@
 // The values the apps send as text: numbers, booleans, times, speed units.
 #include <charconv>
 #include <cmath>
-#include <cstdio>
 
 #include "apps/apps.hpp"
 #include "apps/fields.hpp"
@@ -83,19 +82,36 @@ std::string format_rfc3339(std::int64_t us) {
   const year_month_day ymd{day};
   const hh_mm_ss<microseconds> t{tp - day};
   const auto frac = t.subseconds().count();
-  char buf[48];
-  const int y = static_cast<int>(ymd.year());
-  const unsigned mo = static_cast<unsigned>(ymd.month()), d = static_cast<unsigned>(ymd.day());
-  const int h = static_cast<int>(t.hours().count()), mi = static_cast<int>(t.minutes().count()),
-            se = static_cast<int>(t.seconds().count());
+  // By hand (no snprintf: this runs for every point an app sends).
+  std::string out;
+  out.reserve(27);
+  auto put = [&out](long long v, int width) {
+    char d[20];
+    for (int i = width - 1; i >= 0; --i) {
+      d[i] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    }
+    out.append(d, static_cast<std::size_t>(width));
+  };
+  put(static_cast<int>(ymd.year()), 4);
+  out += '-';
+  put(static_cast<unsigned>(ymd.month()), 2);
+  out += '-';
+  put(static_cast<unsigned>(ymd.day()), 2);
+  out += 'T';
+  put(t.hours().count(), 2);
+  out += ':';
+  put(t.minutes().count(), 2);
+  out += ':';
+  put(t.seconds().count(), 2);
+  out += '.';
   if (frac % 1000 == 0) {
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", y, mo, d, h, mi, se,
-                  static_cast<int>(frac / 1000));
+    put(frac / 1000, 3);
   } else {
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%06dZ", y, mo, d, h, mi, se,
-                  static_cast<int>(frac));
+    put(frac, 6);
   }
-  return buf;
+  out += 'Z';
+  return out;
 }
 
 }  // namespace peyk::apps

@@ -98,7 +98,17 @@ head_check check_app_head(const request& req, phone_app app, const settings& cfg
     res.set(bhttp::field::allow, app == phone_app::osmand ? "GET, POST" : "POST");
     return refuse(std::move(res));
   }
-  auto token = head_token(req, app_limits(cfg));
+  std::optional<std::string> token;
+  if (get && req[bhttp::field::authorization].empty()) {
+    // A GET carries everything in its query: parsed once, here (handle_app takes it).
+    auto parsed =
+        apps::parse_osmand_params(query_of(req.target()), cfg.osmand_speed_unit, app_limits(cfg));
+    if (parsed && !parsed->token.empty()) {
+      token = parsed->token;
+      h.app_query = std::move(*parsed);
+    }
+  }
+  if (!token) token = head_token(req, app_limits(cfg));
   if (!token) {
     // Only a form or JSON body may still carry it (OsmAnd's POST): read, bounded by
     // --max-body, then authorized (handle_app).
@@ -128,7 +138,9 @@ void handle_app(const request& req, const head_check& head, phone_app app,
   };
   const auto lim = app_limits(cfg);
   core::expected<apps::parsed> parsed = apps::parsed{};
-  if (app == phone_app::owntracks) {
+  if (head.app_query) {
+    parsed = *head.app_query;
+  } else if (app == phone_app::owntracks) {
     parsed = apps::parse_owntracks(req.body(), lim);
   } else if (is_json_content_type(req[bhttp::field::content_type])) {
     parsed = apps::parse_traccar_json(req.body(), cfg.osmand_speed_unit, lim);

@@ -38,6 +38,8 @@ struct head_check {
   std::optional<response> refuse;                 // answer now; the body is never read
   std::shared_ptr<const auth::identity> courier;  // ingest: verified, rate limit taken
   std::int64_t started_us = 0;
+  // A phone app's GET, parsed once on the head (its query is all there is).
+  std::optional<apps::parsed> app_query;
 };
 head_check check_head(const request& head, const settings& cfg, const services& svc);
 

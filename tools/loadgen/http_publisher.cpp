@@ -129,6 +129,7 @@ http_publisher::http_publisher(net::io_context& ioc, const options& o, const tok
                                stats& st, tcp::endpoint target, std::size_t connections)
     : ioc_(ioc), tokens_(tokens), st_(st), target_(target) {
   host_header_ = o.ingest_host + ":" + std::to_string(o.ingest_port);
+  osmand_ = o.ingest_format == "osmand";
   connections_.reserve(connections);
   for (std::size_t i = 0; i < connections; ++i) {
     connections_.push_back(std::make_shared<http_connection>(*this));
@@ -148,6 +149,28 @@ bool http_publisher::try_publish(std::size_t courier_id) {
   idle_.pop_back();
 
   auto pos = courier_position(courier_id, ++seq_);
+  const auto& token = tokens_.courier(courier_id);
+  if (osmand_) {
+    // The OsmAnd app's request (docs/apps.md): the token as the device id, {2} in ms.
+    std::string req;
+    req.reserve(300 + token.size());
+    req += "GET /api/v1/osmand?id=";
+    req += token;
+    req += "&lat=";
+    append_fixed6(req, pos.latitude);
+    req += "&lon=";
+    append_fixed6(req, pos.longitude);
+    req += "&timestamp=";
+    req += std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count());
+    req += "&hdop=1.0&altitude=1200&speed=8.2&bearing=270&speed_unit=mps HTTP/1.1\r\nHost: ";
+    req += host_header_;
+    req += "\r\n\r\n";
+    ++st_.publish_in_flight;
+    c->send(std::move(req));
+    return true;
+  }
   std::string body;
   body.reserve(128);
   body += R"({"latitude":)";
@@ -158,7 +181,6 @@ bool http_publisher::try_publish(std::size_t courier_id) {
   body += courier_order(courier_id);
   body += R"("]})";
 
-  const auto& token = tokens_.courier(courier_id);
   std::string req;
   req.reserve(200 + token.size() + body.size());
   req += "POST /api/v1/locations HTTP/1.1\r\nHost: ";

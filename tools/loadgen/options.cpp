@@ -130,6 +130,9 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
     ("publisher", po::value(&o.publisher)->default_value(o.publisher),
      "how locations enter the system: http (POST /api/v1/locations) or redis (PUBLISH the "
      "broker message, ts stamped at send time, on --channel of --redis)")
+    ("ingest-format", po::value(&o.ingest_format)->default_value(o.ingest_format),
+     "--publisher http: json (POST /api/v1/locations, Bearer token) or osmand (GET "
+     "/api/v1/osmand?id=TOKEN&lat=..&lon=..&timestamp=.., as the OsmAnd app sends)")
     ("publish-rate", po::value(&rate)->default_value(rate),
      "locations per second, all threads together, evenly paced (0: publish nothing); max: "
      "closed loop, every connection sends its next request as soon as the last is answered "
@@ -232,6 +235,9 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
     o.protocol = ws_protocol::v1;
   } else {
     return bad("--protocol must be echo or v1");
+  }
+  if (o.ingest_format != "json" && o.ingest_format != "osmand") {
+    return bad("--ingest-format must be json or osmand");
   }
   if (o.publisher != "http" && o.publisher != "redis") {
     return bad("--publisher must be http or redis");

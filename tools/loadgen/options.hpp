@@ -40,8 +40,11 @@ struct options {
 
   // Publishers.
   std::string publisher = "http";  // http (ingest API) or redis (PUBLISH on the channel)
-  double publish_rate = 0;         // messages per second, all threads together
-  bool closed_loop = false;        // --publish-rate max: each free connection sends at once
+  // --publisher http: json (POST /api/v1/locations) or osmand (GET /api/v1/osmand, the
+  // OsmAnd app's request, the token as the device id).
+  std::string ingest_format = "json";
+  double publish_rate = 0;   // messages per second, all threads together
+  bool closed_loop = false;  // --publish-rate max: each free connection sends at once
   std::size_t couriers = 1000;
   std::size_t http_connections = 64;
   std::size_t fleets = 10;
