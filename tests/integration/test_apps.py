@@ -4,12 +4,13 @@ JSON body), the OsmAnd app's GET, OwnTracks' HTTP mode with Basic auth; auth and
 duplicates and out-of-order points; --osmand-listen at `/`; the token never in the logs."""
 
 import json
+import socket
 import time
 import urllib.parse
 
 import requests
 
-from conftest import free_port, uid, uid_of, wait_until
+from conftest import free_port, read_http_head, uid, uid_of, wait_until
 from history_helpers import iso, parse_time
 
 FORM = "application/x-www-form-urlencoded"
@@ -194,6 +195,22 @@ def test_errors_are_plain_statuses(server):
     # a future time (a wrong phone clock) is refused as on /api/v1/locations
     r = osmand(srv, method="GET", params={**q, "id": tok, "timestamp": str(int(time.time() + 60))})
     assert r.status_code == 400
+
+
+def test_auth_before_the_body_when_the_token_is_in_the_head(server):
+    srv = start(server)
+    admin = srv.admin_token()
+    # A head announcing a body that never comes: answered from the head alone.
+    for target, extra in (("/api/v1/osmand?id=not-a-token", ""),
+                          (f"/api/v1/osmand?id={admin}", ""),
+                          ("/api/v1/owntracks", ""),
+                          ("/api/v1/owntracks", f"Authorization: Bearer {admin}\r\n")):
+        with socket.create_connection((srv.host, srv.port), timeout=5) as s:
+            s.sendall((f"POST {target} HTTP/1.1\r\nHost: x\r\n{extra}"
+                       "Content-Type: application/x-www-form-urlencoded\r\n"
+                       "Content-Length: 60000\r\n\r\n").encode())
+            status, _, _ = read_http_head(s, timeout=3)
+            assert status in (401, 403), (target, status)
 
 
 def test_rate_limit_and_oversized_body(server):
