@@ -143,6 +143,7 @@ const boost::urls::encoding_opts form_decoding{true, false, false};  // '+' is a
 // ends in a terminator.
 template <class Fn>
 bool for_each_param(std::string_view params, std::size_t max, Fn&& fn) {
+  if (params.find('\0') != std::string_view::npos) return false;  // never valid, and strlen's end
   const std::string owned(params);
   auto parsed = boost::urls::parse_query(boost::urls::string_view(owned.data(), owned.size()));
   if (!parsed) return false;

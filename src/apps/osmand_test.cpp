@@ -189,6 +189,7 @@ TEST(OsmAndParams, MissingAndGarbageAreClearErrors) {
   EXPECT_EQ(bad("lat=1&lon=2&speed_unit=furlongs").field, "speed_unit");
   EXPECT_EQ(bad("lat=1&lon=2&timestamp=" + std::string(300, '1')).field, "timestamp");
   EXPECT_EQ(bad("lat=%zz&lon=2").code, "invalid_body");
+  EXPECT_EQ(bad(std::string_view("lat=1&lon=2\0&id=x", 17)).code, "invalid_body");
   std::string many = "lat=1&lon=2";
   for (int i = 0; i < 70; ++i) many += "&x=1";
   EXPECT_EQ(bad(many).code, "invalid_body");
