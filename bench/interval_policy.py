@@ -1,4 +1,4 @@
-"""(i) the update-interval policy (issue #15, PROTOCOL.md §10): what it saves.
+"""(h) the update-interval policy (issue #15, PROTOCOL.md §10): what it saves.
 
 `peyk serve --threads 1 --history off` on core 0 and `peyk simulate --couriers 1000` on
 core 1; the simulated couriers follow `update_interval_seconds` each (they carry 1–3
@@ -13,7 +13,7 @@ Reported: ingest requests/s (the couriers' messages, from /metrics), and the fre
 the watched couriers — the age of their newest point as one of the admins sees it,
 sampled every 0.25 s (p50/p99) — and the saving: 1 − messages/s with the policy ÷ fixed.
 
-Standard library only (a minimal WebSocket client below). Run by `bench/run --scenarios i`.
+Standard library only (a minimal WebSocket client below). Run by `bench/run --scenarios h`.
 """
 
 import base64
@@ -122,7 +122,7 @@ def _one(ctx, run_mod, label, flags, seconds, warm):
     srv = run_mod.Proc(["taskset", "-c", run_mod.SERVER_CORE, ctx.peyk, "serve", "--listen",
                         f"127.0.0.1:{port}", "--threads", "1", "--rate-limit", "0", "--history",
                         "off", "--log-level", "warn"] + run_mod.PEYK_LOAD_FLAGS + flags,
-                       os.path.join(ctx.raw, f"i-{tag}-serve.log"), env=env)
+                       os.path.join(ctx.raw, f"h-{tag}-serve.log"), env=env)
     sim = viewers = None
     halt = threading.Event()
     try:
@@ -131,7 +131,7 @@ def _one(ctx, run_mod, label, flags, seconds, warm):
         sim = run_mod.Proc(["taskset", "-c", run_mod.LOAD_CORE, ctx.peyk, "simulate", "--target",
                             f"http://127.0.0.1:{port}", "--couriers", str(COURIERS),
                             "--duration", str(int(seconds + warm + 30))],
-                           os.path.join(ctx.raw, f"i-{tag}-simulate.log"), env=env)
+                           os.path.join(ctx.raw, f"h-{tag}-simulate.log"), env=env)
         exp = int(time.time()) + 3600
         viewers = []
         for c in range(1, WATCHED + 1):
@@ -189,10 +189,10 @@ def run(ctx, run_mod):
     seconds, warm = (40, 70) if ctx.quick else (180, 130)
     results = []
     if "peyk-serve" not in ctx.servers:
-        ctx.results["i"] = results
+        ctx.results["h"] = results
         return
     for label, flags in MODES:
-        run_mod.log(f"(i) interval policy: {label}")
+        run_mod.log(f"(h) interval policy: {label}")
         try:
             r = _one(ctx, run_mod, label, flags, seconds, warm)
         except (RuntimeError, OSError) as e:
@@ -201,14 +201,14 @@ def run(ctx, run_mod):
         results.append(r)
         run_mod.log(f"    {r['msgs_per_s']:,.1f} msg/s, watched age p50 {r['age_p50']:.2f} s "
                     f"p99 {r['age_p99']:.2f} s")
-    ctx.results["i"] = results
+    ctx.results["h"] = results
 
 
 def report(ctx, out, run_mod):
-    res = ctx.results.get("i")
+    res = ctx.results.get("h")
     if res is None:
         return
-    out.append("## (i) The update-interval policy: messages saved, freshness kept\n")
+    out.append("## (h) The update-interval policy: messages saved, freshness kept\n")
     out.append(f"`peyk serve` on core 0, `peyk simulate --couriers {COURIERS:,}` on core 1 (each "
                "courier follows the interval it is answered; 1–3 orders while delivering, none "
                f"on the way back); couriers 1–{WATCHED} ({WATCHED / COURIERS:.0%}) watched: "

@@ -69,3 +69,14 @@ w(h, "ws_query", f"GET /ws?token={cu}&x=1 HTTP/1.1\r\nHost: peyk\r\nOrigin: http
 w(h, "ws_cookie", f"GET /ws HTTP/1.1\r\nHost: peyk\r\nOrigin: http://evil.example\r\nCookie: a=b; peyk_token={at}\r\n{ws}\r\n")
 w(h, "ws_no_upgrade", "GET /ws HTTP/1.1\r\nHost: peyk\r\n\r\n")
 w(h, "http10", "GET /nope?token=abc#frag HTTP/1.0\r\n\r\n")
+
+ap = "fuzz_app_requests"
+w(ap, "osmand_get", "qid=abc&lat=42.06288&lon=-88.23412&timestamp=2016-01-27T18%3A55%3A47Z&hdop=6.0&altitude=224.0&speed=0.0")
+w(ap, "osmand_location", "qid=123456&timestamp=1377177267&location=60.0,30.0&bearing=7.1&batt=87&charge=true")
+w(ap, "osmand_local_time", "qlat=49.60688&lon=6.15788&timestamp=2014-06-04+09%3A10%3A11&deviceid=3538&speed_unit=mps")
+w(ap, "traccar_form", "qid=tok&lat=35.7&lon=51.4&timestamp=1764331200&accuracy=6.5&altitude=1200.0&speed=15.55&bearing=270.0&batt=64&charge=true")
+w(ap, "traccar9_json", 'j{"location":{"timestamp":"2025-06-15T13:45:12.862Z","coords":{"latitude":37.4219983,"longitude":-122.084,"accuracy":5,"speed":0,"heading":-1,"altitude":5},"battery":{"level":1,"is_charging":false},"extras":{}},"device_id":"48241179"}')
+w(ap, "traccar_batch", 'j{"device_id":"t","location":[{"timestamp":"2026-01-01T10:00:00Z","coords":{"latitude":1,"longitude":2}},{"coords":{"latitude":1.1,"longitude":2.1}}]}')
+w(ap, "traccar_sdk_json", 'j[{"id":"tok","lat":35.7,"lon":51.4,"timestamp":1764331200,"speed":15.55,"batt":42,"charge":false}]')
+w(ap, "owntracks", 'o{"_type":"location","acc":12,"alt":1210,"batt":57,"bs":2,"lat":35.7001,"lon":51.4011,"tid":"JJ","tst":1764331200,"vel":36,"cog":270}')
+w(ap, "owntracks_other", 'o{"_type":"transition","event":"enter","tst":1}')

@@ -152,6 +152,7 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
   std::size_t qentries = c.gateway.queue.max_entries, qbytes = c.gateway.queue.max_bytes;
   std::string offline_after = "2m", courier_ttl = "24h";
   std::string history, history_retention = "30d";
+  std::string osmand_speed_unit = "kn";
   const std::string cmd = command;
   const bool records_by_default = cmd == "serve" || cmd == "demo";
   po::options_description d("Options");
@@ -172,6 +173,8 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
     ("jwt-previous-secret-file", po::value(&c.jwt_previous_secret_file), "key rotation: file holding the key being retired, still accepted (else env PEYK_JWT_PREVIOUS_SECRET; default: none)")
     ("jwt-leeway", po::value(&c.jwt_leeway_s)->default_value(2), "clock skew allowed on exp/nbf, seconds (0..5)")
     ("update-interval", po::value(&update_interval)->default_value(60), "seconds between a courier's posts, told to the app")
+    ("osmand-listen", po::value(&c.osmand_listen), "HOST:PORT of a second listener that answers the OsmAnd protocol (OsmAnd, Traccar Client) at `/`, so that an app's default URL works (Traccar's port is 5055, e.g. 0.0.0.0:5055); the same is always served at /api/v1/osmand on --listen; default: off (no ingest on gateway)")
+    ("osmand-speed-unit", po::value(&osmand_speed_unit)->default_value(osmand_speed_unit), "unit of `speed` in OsmAnd query/form requests: kn (knots, as Traccar reads them and Traccar Client sends), kmh, mps (the OsmAnd app's {5}) or mph; a request's own speed_unit parameter wins; JSON bodies are unaffected")
     ("rate-limit", po::value(&c.rate_limit)->default_value(1), "ingest requests per second per courier (0: unlimited)")
     ("rate-burst", po::value(&c.rate_burst)->default_value(10), "ingest burst per courier")
     ("max-body", po::value(&c.http.max_body)->default_value(c.http.max_body), "largest ingest body, bytes")
@@ -273,6 +276,17 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
           return "--drain-window must be 0..3600 seconds";
         }
         if (cfg.listen.rfind(':') == std::string::npos) return "--listen takes HOST:PORT";
+        if (!cfg.osmand_listen.empty() && cfg.osmand_listen.rfind(':') == std::string::npos) {
+          return "--osmand-listen takes HOST:PORT";
+        }
+        if (!cfg.osmand_listen.empty() && cmd == "gateway") {
+          return "--osmand-listen takes points: give it to serve or ingest, not gateway";
+        }
+        if (auto u = apps::parse_speed_unit(osmand_speed_unit)) {
+          cfg.http.osmand_speed_unit = *u;
+        } else {
+          return "--osmand-speed-unit takes kn, kmh, mps or mph";
+        }
         if (!cfg.redis.empty() && !cfg.redis_cluster.empty()) {
           return "--redis and --redis-cluster exclude each other";
         }

@@ -45,6 +45,9 @@ struct serve_config {
   std::string history = "off";
   std::string data_dir = "./peyk-data";
   std::int64_t history_retention_s = 30 * 86400;
+  // The phone apps (PROTOCOL.md §9): a second HTTP listener answering the OsmAnd protocol
+  // at `/` (empty: none; Traccar's port is 5055).
+  std::string osmand_listen;
   http::settings http;
   gateway::options gateway;
 };

@@ -76,6 +76,29 @@ TEST(ServeFlags, ErrorsAndHelp) {
   }
 }
 
+TEST(ServeFlags, PhoneApps) {
+  int code = -1;
+  std::string msg;
+  auto c = serve({}, code, msg);
+  ASSERT_TRUE(c) << msg;
+  EXPECT_TRUE(c->osmand_listen.empty());  // off by default
+  EXPECT_EQ(c->http.osmand_speed_unit, apps::speed_unit::knots);
+  EXPECT_FALSE(c->http.osmand_root);
+  c = serve({"--osmand-listen", "0.0.0.0:5055", "--osmand-speed-unit", "mps"}, code, msg);
+  ASSERT_TRUE(c) << msg;
+  EXPECT_EQ(c->osmand_listen, "0.0.0.0:5055");
+  EXPECT_EQ(c->http.osmand_speed_unit, apps::speed_unit::mps);
+  EXPECT_FALSE(serve({"--osmand-speed-unit", "furlongs"}, code, msg));
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(msg.find("--osmand-speed-unit"), std::string::npos);
+  EXPECT_FALSE(serve({"--osmand-listen", "5055"}, code, msg));
+  EXPECT_NE(msg.find("--osmand-listen"), std::string::npos);
+  EXPECT_FALSE(serve({"--help"}, code, msg));
+  EXPECT_EQ(code, 0);
+  EXPECT_NE(msg.find("--osmand-listen"), std::string::npos);
+  EXPECT_NE(msg.find("--osmand-speed-unit"), std::string::npos);
+}
+
 TEST(ServeFlags, DrainWindow) {
   int code = -1;
   std::string msg;

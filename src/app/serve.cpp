@@ -25,6 +25,7 @@
 #include "core/metrics.hpp"
 #include "core/order_budget.hpp"
 #include "core/rate_limiter.hpp"
+#include "core/recent_points.hpp"
 #include "gateway/gateway.hpp"
 #include "history/history.hpp"
 #include "http/server.hpp"
@@ -178,6 +179,9 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
                          static_cast<std::int64_t>(cfg.cluster_order_ttl_s * 1e6));
   }
   core::metrics metrics;
+  // An app's retry of a point it already sent is kept once (PROTOCOL.md §9); forgotten with
+  // the courier (--courier-ttl).
+  core::recent_points recent(64, 100'000, cfg.courier_ttl_s * 1'000'000);
   store::last_known store;
   std::atomic<bool> draining{false};
 
@@ -231,6 +235,7 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
       &metrics, &draining};
   if (order_budget) svc.orders = &*order_budget;
   svc.history = hist.get();
+  if (r != role::gateway) svc.recent = &recent;
   http::server srv(cfg.http, svc, contexts);
   try {
     srv.listen(ep);
@@ -239,6 +244,27 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
     if (hist) hist->stop();
     return 2;
   }
+  // --osmand-listen: the same services, the OsmAnd protocol at `/` (the apps' default URL).
+  std::optional<http::server> osmand_srv;
+  if (!cfg.osmand_listen.empty() && r != role::gateway) {
+    auto osmand_cfg = cfg.http;
+    osmand_cfg.osmand_root = true;
+    osmand_srv.emplace(osmand_cfg, svc, contexts);
+    try {
+      osmand_srv->listen(parse_endpoint(cfg.osmand_listen));
+    } catch (const std::exception& e) {
+      std::cerr << "peyk: cannot listen on " << cfg.osmand_listen
+                << " (--osmand-listen): " << e.what() << "\n";
+      srv.release();
+      if (hist) hist->stop();
+      return 2;
+    }
+    auto b = osmand_srv->local_endpoint();
+    core::log(core::log_level::info, "OsmAnd protocol (OsmAnd, Traccar Client) at http://" +
+                                         b.address().to_string() + ":" + std::to_string(b.port()) +
+                                         "/");
+  }
+  auto in_flight = [&] { return srv.in_flight() + (osmand_srv ? osmand_srv->in_flight() : 0); };
   gw.start();
   {
     const auto& fig = srv.connection_limits().figures();
@@ -299,7 +325,7 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
     line.precision(2);
     line << std::fixed << "drain done in " << took.count() << "s: " << metrics.dropped_drain.value()
          << " of " << viewers_at_signal << " viewers closed with 1001, " << gw.viewers()
-         << " still open, " << srv.in_flight() << " requests in flight";
+         << " still open, " << in_flight() << " requests in flight";
     core::log(core::log_level::info, line.str());
     gw.stop();
     bus.stop();
@@ -307,8 +333,7 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
     for (auto* c : contexts) c->stop();
   };
   std::function<void()> wait_drained = [&] {
-    if ((gw.viewers() == 0 && srv.in_flight() == 0) ||
-        std::chrono::steady_clock::now() >= deadline) {
+    if ((gw.viewers() == 0 && in_flight() == 0) || std::chrono::steady_clock::now() >= deadline) {
       return stop_all();
     }
     drain_timer.expires_after(std::chrono::milliseconds(20));
@@ -321,6 +346,7 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
     state = phase::closing;
     drain_timer.cancel();
     srv.stop_accepting();
+    if (osmand_srv) osmand_srv->stop_accepting();
     gw.close_all(1001);
     deadline = std::chrono::steady_clock::now() +
                std::chrono::milliseconds(static_cast<long>(cfg.drain_timeout_s * 1000));
@@ -352,7 +378,7 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
         if (spread) {
           line << " over " << cfg.drain_window_s << "s (a second signal closes them at once)";
         }
-        line << ", then up to " << cfg.drain_timeout_s << "s for the rest and " << srv.in_flight()
+        line << ", then up to " << cfg.drain_timeout_s << "s for the rest and " << in_flight()
              << " requests in flight";
         core::log(core::log_level::info, line.str());
         if (spread) {
@@ -380,6 +406,7 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
   main_ctx.run();
   for (auto& t : threads) t.join();
   srv.release();
+  if (osmand_srv) osmand_srv->release();
   // Every answer is written: what is still queued is committed, then the store's threads end.
   if (hist) hist->stop();
   core::log(core::log_level::info, std::string("peyk ") + role_name + " stopped");

@@ -111,6 +111,10 @@ std::string metrics::render() const {
   simple(out, "peyk_history_unavailable_total", "counter",
          "Ingest requests answered 503 history_unavailable (the point was not recorded).",
          history_unavailable);
+  simple(out, "peyk_ingest_duplicates_total", "counter",
+         "Points answered 200 without being recorded or published again: the courier's app "
+         "sent a point with the same measuring time as one accepted lately (a retry).",
+         ingest_duplicates);
   simple(out, "peyk_history_queries_refused_total", "counter",
          "Track queries refused with 503 history_busy (--max-history-queries at once).",
          history_queries_refused);

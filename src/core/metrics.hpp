@@ -73,6 +73,7 @@ struct metrics {
   gauge cluster_partitions_subscribed;  // sharded channels subscribed here
   counter publish_errors;
   counter history_unavailable;      // ingest requests answered 503 history_unavailable
+  counter ingest_duplicates;        // points answered 200 but not kept: already accepted (§9)
   counter history_queries_refused;  // track queries refused: --max-history-queries reached
   std::array<counter, 600> history_queries_by_status;  // track queries; index = HTTP status
   histogram history_query_latency;                     // a track query, request to answer

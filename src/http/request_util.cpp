@@ -50,7 +50,10 @@ std::string percent_decoded(std::string_view s) {
 
 bool is_secret_param(std::string_view raw_key) {
   const std::string key = percent_decoded(raw_key);
-  return iequals(key, "token") || iequals(key, "access_token") || iequals(key, "jwt");
+  // id, deviceid, device_id: the phone apps' device id, which carries the courier token
+  // (PROTOCOL.md §9).
+  return iequals(key, "token") || iequals(key, "access_token") || iequals(key, "jwt") ||
+         iequals(key, "id") || iequals(key, "deviceid") || iequals(key, "device_id");
 }
 
 }  // namespace
@@ -99,6 +102,43 @@ std::optional<found_token> find_token(const request& req, bool allow_query_and_c
     }
   }
   return std::nullopt;
+}
+
+std::optional<std::string> basic_password(std::string_view header) {
+  auto v = trim(header);
+  if (v.size() <= 6 || !iequals(v.substr(0, 6), "Basic ")) return std::nullopt;
+  auto b64 = trim(v.substr(6));
+  if (b64.size() > 16 * 1024) return std::nullopt;
+  const auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+  };
+  std::string out;
+  unsigned acc = 0;
+  int bits = 0;
+  std::size_t i = 0;
+  for (; i < b64.size() && b64[i] != '='; ++i) {
+    int d = value(b64[i]);
+    if (d < 0) return std::nullopt;
+    acc = (acc << 6) | static_cast<unsigned>(d);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xff);
+    }
+  }
+  for (; i < b64.size(); ++i) {
+    if (b64[i] != '=') return std::nullopt;  // padding only at the end
+  }
+  auto colon = out.find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  auto password = out.substr(colon + 1);
+  if (password.empty()) return std::nullopt;
+  return password;
 }
 
 std::string_view target_path(std::string_view target) {

@@ -29,7 +29,8 @@ struct found_token {
 std::optional<found_token> find_token(const request& req, bool allow_query_and_cookie,
                                       bool allow_cookie = true);
 
-// The request target with the value of any `token` (and `access_token`, `jwt`) query
+// The request target with the value of any `token` (and `access_token`, `jwt`, and the
+// phone apps' `id`, `deviceid`, `device_id`, which carry a courier token) query
 // parameter replaced by "[redacted]" -- keys compared after percent-decoding, as the URL
 // parser that finds the token sees them -- and any fragment dropped: the only form of a
 // target that may reach a log.
@@ -37,6 +38,10 @@ std::string redact_target(std::string_view target);
 
 // One access-log line: method, redacted target, status. Logged at --log-level debug.
 std::string access_log_line(std::string_view method, std::string_view target, unsigned status);
+
+// The password of an `Authorization: Basic` header (base64 of "user:password"); nullopt
+// when the header is not Basic, not valid base64, has no colon or an empty password.
+std::optional<std::string> basic_password(std::string_view authorization);
 
 // The path of a target, without query or fragment.
 std::string_view target_path(std::string_view target);

@@ -40,6 +40,28 @@ TEST(Redact, HidesTokensKeepsTheRest) {
   EXPECT_EQ(redact_target("/ws?%"), "/ws?%");
 }
 
+TEST(Redact, HidesThePhoneAppsDeviceIds) {
+  // OsmAnd / Traccar Client carry the courier token as the device id (PROTOCOL.md §9).
+  EXPECT_EQ(redact_target("/api/v1/osmand?id=eyJ.x.y&lat=1&lon=2"),
+            "/api/v1/osmand?id=[redacted]&lat=1&lon=2");
+  EXPECT_EQ(redact_target("/?lat=1&deviceid=t&DEVICE_ID=u&%69d=v"),
+            "/?lat=1&deviceid=[redacted]&DEVICE_ID=[redacted]&%69d=[redacted]");
+  EXPECT_EQ(redact_target("/?idx=1&uid=2"), "/?idx=1&uid=2");
+}
+
+TEST(BasicAuth, PasswordOfTheHeader) {
+  // "jane:tok.en" and "u:p:q" (a colon in the password stays)
+  EXPECT_EQ(basic_password("Basic amFuZTp0b2suZW4="), "tok.en");
+  EXPECT_EQ(basic_password("basic  dTpwOnE= "), "p:q");
+  EXPECT_EQ(basic_password("Basic OnRvaw"), "tok");  // ":tok", no padding
+  EXPECT_FALSE(basic_password("Bearer abc"));
+  EXPECT_FALSE(basic_password("Basic "));
+  EXPECT_FALSE(basic_password("Basic amFuZQ=="));  // "jane": no colon
+  EXPECT_FALSE(basic_password("Basic amFuZTo="));  // "jane:": empty password
+  EXPECT_FALSE(basic_password("Basic ***"));
+  EXPECT_FALSE(basic_password("Basic am=Fu"));  // padding in the middle
+}
+
 TEST(Redact, AccessLogLine) {
   EXPECT_EQ(access_log_line("GET", "/ws?token=eyJ.x.y", 401), "http GET /ws?token=[redacted] 401");
   EXPECT_EQ(access_log_line("POST", "/a b\r\nX", 404), "http POST /a?b??X 404");

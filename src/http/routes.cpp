@@ -64,6 +64,11 @@ head_check check_head(const request& head, const settings& cfg, const services& 
       head.method() == bhttp::verb::post) {
     return check_ingest_head(head, cfg, svc);
   }
+  if (svc.ingest && svc.broker) {
+    if (auto app = app_route(target_path(head.target()), cfg)) {
+      return check_app_head(head, *app, cfg, svc);
+    }
+  }
   // Track queries: auth on the head too (a GET has no business sending a body).
   if (svc.history && is_track_path(target_path(head.target()))) {
     head_check h;
@@ -96,6 +101,9 @@ void route(const request& req, const head_check& head, const std::shared_ptr<res
       return r->send(std::move(res));
     }
     return handle_ingest(req, head, r, cfg, svc);
+  }
+  if (svc.ingest && svc.broker) {
+    if (auto app = app_route(path, cfg)) return handle_app(req, head, *app, r, cfg, svc);
   }
   if (is_track_path(path)) return handle_tracks(req, r, cfg, svc);
   bool get = method == bhttp::verb::get || method == bhttp::verb::head;

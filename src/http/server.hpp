@@ -13,12 +13,14 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "apps/apps.hpp"
 #include "auth/token_cache.hpp"
 #include "broker/broker.hpp"
 #include "core/codec.hpp"
 #include "core/metrics.hpp"
 #include "core/order_budget.hpp"
 #include "core/rate_limiter.hpp"
+#include "core/recent_points.hpp"
 #include "gateway/gateway.hpp"
 #include "history/history.hpp"
 #include "http/limits.hpp"
@@ -46,6 +48,10 @@ struct settings {
   // --history-retention: no query answers a point measured longer ago than this, whenever
   // the store gets round to deleting it.
   std::chrono::seconds history_retention{30 * 86400};
+  // The phone apps (PROTOCOL.md §9): the unit of an OsmAnd query/form `speed`, and whether
+  // this server is the --osmand-listen one (OsmAnd protocol at `/`, as Traccar's port 5055).
+  apps::speed_unit osmand_speed_unit = apps::speed_unit::knots;
+  bool osmand_root = false;
 };
 
 struct services {
@@ -62,6 +68,9 @@ struct services {
   // `ingest`, every point is appended and its 200 waits for the append too.
   history::store* history = nullptr;
   std::atomic<std::size_t>* history_queries = nullptr;  // in flight; set by the server
+  // Points accepted lately per courier (an app's retry is kept once) and the interval last
+  // told to each; null: no duplicate check.
+  core::recent_points* recent = nullptr;
 };
 
 class server {

@@ -150,40 +150,47 @@ bool http_publisher::try_publish(std::size_t courier_id) {
 
   auto pos = courier_position(courier_id, ++seq_);
   const auto& token = tokens_.courier(courier_id);
-  std::string req;
   if (osmand_) {
-    // Traccar Client's / OsmAnd's request: everything in the query, the token as the
-    // device id (a JWT is URL-safe), speed in knots, no body.
-    req.reserve(200 + token.size());
+    // The OsmAnd app's request (docs/apps.md): the token as the device id, {2} in ms.
+    std::string req;
+    req.reserve(300 + token.size());
     req += "GET /api/v1/osmand?id=";
     req += token;
     req += "&lat=";
     append_fixed6(req, pos.latitude);
     req += "&lon=";
     append_fixed6(req, pos.longitude);
-    req += "&accuracy=6.5&speed=15.9&bearing=270&batt=80 HTTP/1.1\r\nHost: ";
+    req += "&timestamp=";
+    req += std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count());
+    req += "&hdop=1.0&altitude=1200&speed=8.2&bearing=270&speed_unit=mps HTTP/1.1\r\nHost: ";
     req += host_header_;
     req += "\r\n\r\n";
-  } else {
-    std::string body;
-    body.reserve(128);
-    body += R"({"latitude":)";
-    append_fixed6(body, pos.latitude);
-    body += R"(,"longitude":)";
-    append_fixed6(body, pos.longitude);
-    body += R"(,"accuracy":6.5,"speed":8.2,"heading":270,"orders":[")";
-    body += courier_order(courier_id);
-    body += R"("]})";
-    req.reserve(200 + token.size() + body.size());
-    req += "POST /api/v1/locations HTTP/1.1\r\nHost: ";
-    req += host_header_;
-    req += "\r\nAuthorization: Bearer ";
-    req += token;
-    req += "\r\nContent-Type: application/json\r\nContent-Length: ";
-    req += std::to_string(body.size());
-    req += "\r\n\r\n";
-    req += body;
+    ++st_.publish_in_flight;
+    c->send(std::move(req));
+    return true;
   }
+  std::string body;
+  body.reserve(128);
+  body += R"({"latitude":)";
+  append_fixed6(body, pos.latitude);
+  body += R"(,"longitude":)";
+  append_fixed6(body, pos.longitude);
+  body += R"(,"accuracy":6.5,"speed":8.2,"heading":270,"orders":[")";
+  body += courier_order(courier_id);
+  body += R"("]})";
+
+  std::string req;
+  req.reserve(200 + token.size() + body.size());
+  req += "POST /api/v1/locations HTTP/1.1\r\nHost: ";
+  req += host_header_;
+  req += "\r\nAuthorization: Bearer ";
+  req += token;
+  req += "\r\nContent-Type: application/json\r\nContent-Length: ";
+  req += std::to_string(body.size());
+  req += "\r\n\r\n";
+  req += body;
   ++st_.publish_in_flight;
   c->send(std::move(req));
   return true;

@@ -131,9 +131,8 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
      "how locations enter the system: http (POST /api/v1/locations) or redis (PUBLISH the "
      "broker message, ts stamped at send time, on --channel of --redis)")
     ("ingest-format", po::value(&o.ingest_format)->default_value(o.ingest_format),
-     "--publisher http: json (POST /api/v1/locations with a Bearer token) or osmand (GET "
-     "/api/v1/osmand with the token as id and the point in the query, as Traccar Client "
-     "and OsmAnd send it)")
+     "--publisher http: json (POST /api/v1/locations, Bearer token) or osmand (GET "
+     "/api/v1/osmand?id=TOKEN&lat=..&lon=..&timestamp=.., as the OsmAnd app sends)")
     ("publish-rate", po::value(&rate)->default_value(rate),
      "locations per second, all threads together, evenly paced (0: publish nothing); max: "
      "closed loop, every connection sends its next request as soon as the last is answered "

@@ -40,8 +40,8 @@ struct options {
 
   // Publishers.
   std::string publisher = "http";  // http (ingest API) or redis (PUBLISH on the channel)
-  // http: json (POST /api/v1/locations) or osmand (GET /api/v1/osmand?id=TOKEN&lat=..., the
-  // request Traccar Client and OsmAnd send, PROTOCOL.md §9)
+  // --publisher http: json (POST /api/v1/locations) or osmand (GET /api/v1/osmand, the
+  // OsmAnd app's request, the token as the device id).
   std::string ingest_format = "json";
   double publish_rate = 0;   // messages per second, all threads together
   bool closed_loop = false;  // --publish-rate max: each free connection sends at once
