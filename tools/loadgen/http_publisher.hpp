@@ -40,7 +40,6 @@ class http_publisher : public publisher {
   stats& st_;
   boost::asio::ip::tcp::endpoint target_;
   std::string host_header_;
-  bool osmand_ = false;  // --ingest-format osmand
   std::vector<std::shared_ptr<http_connection>> connections_;
   std::vector<http_connection*> idle_;  // connected and not waiting for an answer
   std::uint64_t seq_ = 0;               // varies the coordinates from one message to the next
