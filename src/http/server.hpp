@@ -22,6 +22,8 @@
 #include "gateway/gateway.hpp"
 #include "history/history.hpp"
 #include "http/limits.hpp"
+#include "policy/interval.hpp"
+#include "policy/watch_registry.hpp"
 
 namespace peyk::http {
 
@@ -35,7 +37,8 @@ struct settings {
   std::chrono::milliseconds keepalive_timeout{75'000};  // idle between keep-alive requests
   std::size_t max_connections = 10'000;  // open HTTP connections (viewers not counted)
   limit_settings limits;                 // viewers, per token, per address, descriptors
-  int update_interval_s = 60;
+  // The update interval answered to couriers (PROTOCOL.md §10; interval.cpp).
+  policy::interval_policy interval;
   std::vector<std::string> allowed_origins;  // empty: same host only
   std::string web_root;                      // the built panel; empty: none
   std::string tiles_url = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
@@ -62,6 +65,9 @@ struct services {
   // `ingest`, every point is appended and its 200 waits for the append too.
   history::store* history = nullptr;
   std::atomic<std::size_t>* history_queries = nullptr;  // in flight; set by the server
+  // Who watches whom (PROTOCOL.md §10): this process's gateway's viewers, and those of the
+  // gateways heard on the watch channel. Null: no courier is ever watched.
+  const policy::watch_registry* watches = nullptr;
 };
 
 class server {
