@@ -58,6 +58,7 @@ class watch_sync {
   std::function<void(std::string)> publish_;
   clock::time_point last_full_{};
   clock::time_point last_change_{};
+  clock::time_point last_expire_{};
   bool sent_any_ = false;
 };
 
