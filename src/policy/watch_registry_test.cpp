@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace peyk::policy {
@@ -146,6 +148,54 @@ TEST(WatchRegistry, ChangeOverflowAsksForTheWholeState) {
   r.local(kind::order, "x", +1);
   EXPECT_EQ(r.take_changes(overflow).size(), 1u);
   EXPECT_FALSE(overflow);
+}
+
+// Gateways' threads report, the broker's thread applies, ingest threads read, a timer
+// expires and publishes, all at once (run under TSan in the sanitizer build). At the end
+// every local watch was given back, and the remote ones lapse.
+TEST(WatchRegistry, ConcurrentUse) {
+  watch_registry r;
+  r.track_changes(true);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 2000; ++i) {
+        auto id = std::to_string((i + t) % 50);
+        r.local(kind::order, id, +1);
+        r.local(kind::courier, id, +1);
+        r.local(kind::order, id, -1);
+        r.local(kind::courier, id, -1);
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    for (int i = 0; i < 2000; ++i) {
+      r.remote("gw-" + std::to_string(i % 3), kind::order, std::to_string(i % 70), 1,
+               t0 + milliseconds(3000));
+    }
+  });
+  threads.emplace_back([&] {
+    std::vector<std::string> orders{"1", "2", "3"};
+    while (!stop) (void)r.watched("7", orders, t0);
+  });
+  threads.emplace_back([&] {
+    bool overflow = false;
+    while (!stop) {
+      (void)r.take_changes(overflow);
+      r.for_each_local([](const watch_registry::entry&) {});
+      r.expire(t0 + milliseconds(1000));
+    }
+  });
+  for (int i = 0; i < 3; ++i) threads[static_cast<std::size_t>(i)].join();
+  stop = true;
+  for (std::size_t i = 3; i < threads.size(); ++i) threads[i].join();
+  std::size_t local = 0;
+  r.for_each_local([&](const watch_registry::entry&) { ++local; });
+  EXPECT_EQ(local, 0u);
+  r.expire(t0 + milliseconds(3000));
+  EXPECT_EQ(r.count(kind::order), 0u);
+  EXPECT_EQ(r.count(kind::courier), 0u);
 }
 
 }  // namespace
