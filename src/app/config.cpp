@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <tuple>
 
 #include <boost/program_options.hpp>
 
@@ -147,7 +148,9 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
   serve_config c;
   c.drain_window_s = default_drain_window_s(command);
   std::vector<std::string> origins;
-  double update_interval = 60, stall = 15, idle = 40;
+  double stall = 15, idle = 40;
+  std::string update_interval = "60", interval_watched = "2s", interval_active = "10s",
+              interval_idle = "1m";
   double header_timeout = 10, body_timeout = 30, keepalive_timeout = 75;
   std::size_t qentries = c.gateway.queue.max_entries, qbytes = c.gateway.queue.max_bytes;
   std::string offline_after = "2m", courier_ttl = "24h";
@@ -172,7 +175,11 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
     ("jwt-secret-file", po::value(&c.jwt_secret_file), "file holding the HS256 key (else env PEYK_JWT_SECRET)")
     ("jwt-previous-secret-file", po::value(&c.jwt_previous_secret_file), "key rotation: file holding the key being retired, still accepted (else env PEYK_JWT_PREVIOUS_SECRET; default: none)")
     ("jwt-leeway", po::value(&c.jwt_leeway_s)->default_value(2), "clock skew allowed on exp/nbf, seconds (0..5)")
-    ("update-interval", po::value(&update_interval)->default_value(60), "seconds between a courier's posts, told to the app")
+    ("update-interval", po::value(&update_interval)->default_value(update_interval), "the old name of --interval-idle (before the interval policy, the one answer to every courier); give one of the two")
+    ("interval-watched", po::value(&interval_watched)->default_value(interval_watched), "update interval told to a courier while it is watched: a customer of one of its orders is connected, or a peyk.v1 viewer focuses it (2s, 1m or seconds)")
+    ("interval-active", po::value(&interval_active)->default_value(interval_active), "update interval told to a courier carrying orders (those named in the points it posts) and not watched")
+    ("interval-idle", po::value(&interval_idle)->default_value(interval_idle), "update interval told to a courier without orders")
+    ("interval-low-battery", po::value(&c.http.interval.low_battery)->default_value(c.http.interval.low_battery), "factor stretching the update interval while the courier's battery is below 20 % and not charging (1: off)")
     ("osmand-listen", po::value(&c.osmand_listen), "HOST:PORT of a second listener that answers the OsmAnd protocol (OsmAnd, Traccar Client) at `/`, so that an app's default URL works (Traccar's port is 5055, e.g. 0.0.0.0:5055); the same is always served at /api/v1/osmand on --listen; default: off (no ingest on gateway)")
     ("osmand-speed-unit", po::value(&osmand_speed_unit)->default_value(osmand_speed_unit), "unit of `speed` in OsmAnd query/form requests: kn (knots, as Traccar reads them and Traccar Client sends), kmh, mps (the OsmAnd app's {5}) or mph; a request's own speed_unit parameter wins; JSON bodies are unaffected")
     ("rate-limit", po::value(&c.rate_limit)->default_value(1), "ingest requests per second per courier (0: unlimited)")
@@ -222,10 +229,28 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
           cfg.http.tiles_attribution.clear();
         }
         if (cfg.jwt_leeway_s < 0 || cfg.jwt_leeway_s > 5) return "--jwt-leeway must be 0..5";
-        if (update_interval < 1 || update_interval > 86400) {
-          return "--update-interval must be 1..86400 seconds";
+        if (!vm["update-interval"].defaulted() && !vm["interval-idle"].defaulted()) {
+          return "--update-interval is the old name of --interval-idle: give one of them";
         }
-        cfg.http.update_interval_s = static_cast<int>(update_interval);
+        for (auto [flag, text, dest] :
+             {std::tuple{"--interval-watched", &interval_watched, &cfg.http.interval.watched_s},
+              std::tuple{"--interval-active", &interval_active, &cfg.http.interval.active_s},
+              std::tuple{"--interval-idle",
+                         vm["update-interval"].defaulted() ? &interval_idle : &update_interval,
+                         &cfg.http.interval.idle_s}}) {
+          auto v = parse_duration_s(*text);
+          if (!v || *v > 86400) {
+            return std::string(flag == std::string_view("--interval-idle") &&
+                                       !vm["update-interval"].defaulted()
+                                   ? "--update-interval"
+                                   : flag) +
+                   " takes a duration of 1s..1d such as 2s, 10s, 1m or seconds";
+          }
+          *dest = static_cast<int>(*v);
+        }
+        if (!(cfg.http.interval.low_battery >= 1 && cfg.http.interval.low_battery <= 10)) {
+          return "--interval-low-battery must be 1..10";
+        }
         if (stall <= 0 || idle <= 0 || header_timeout <= 0 || body_timeout <= 0 ||
             keepalive_timeout <= 0) {
           return "timeouts must be positive";

@@ -40,13 +40,16 @@ TEST(ServeFlags, DefaultsAndOverrides) {
   ASSERT_TRUE(c) << msg;
   EXPECT_EQ(c->listen, "127.0.0.1:8082");
   EXPECT_EQ(c->http.max_body, 65536u);
-  EXPECT_EQ(c->http.update_interval_s, 60);
+  EXPECT_EQ(c->http.interval.idle_s, 60);
+  EXPECT_EQ(c->http.interval.watched_s, 2);
+  EXPECT_EQ(c->http.interval.active_s, 10);
+  EXPECT_EQ(c->http.interval.low_battery, 2);
   c = serve({"--listen", "0.0.0.0:9000", "--update-interval", "2", "--allowed-origin", "http://a",
              "--allowed-origin", "http://b", "--stall-timeout", "2.5"},
             code, msg);
   ASSERT_TRUE(c) << msg;
   EXPECT_EQ(c->listen, "0.0.0.0:9000");
-  EXPECT_EQ(c->http.update_interval_s, 2);
+  EXPECT_EQ(c->http.interval.idle_s, 2);
   EXPECT_EQ(c->http.allowed_origins.size(), 2u);
   EXPECT_EQ(c->gateway.stall_timeout.count(), 2500);
   EXPECT_NE(c->http.tiles_attribution.find("OpenStreetMap"), std::string::npos);
@@ -57,6 +60,30 @@ TEST(ServeFlags, DefaultsAndOverrides) {
             msg);
   ASSERT_TRUE(c) << msg;
   EXPECT_EQ(c->http.tiles_attribution, "Cedar");
+}
+
+TEST(ServeFlags, IntervalPolicy) {
+  int code = -1;
+  std::string msg;
+  auto c = serve({"--interval-watched", "1s", "--interval-active", "30", "--interval-idle", "5m",
+                  "--interval-low-battery", "1.5"},
+                 code, msg);
+  ASSERT_TRUE(c) << msg;
+  EXPECT_EQ(c->http.interval.watched_s, 1);
+  EXPECT_EQ(c->http.interval.active_s, 30);
+  EXPECT_EQ(c->http.interval.idle_s, 300);
+  EXPECT_EQ(c->http.interval.low_battery, 1.5);
+  c = serve({"--update-interval", "2m"}, code, msg);  // the old name takes durations too
+  ASSERT_TRUE(c) << msg;
+  EXPECT_EQ(c->http.interval.idle_s, 120);
+  EXPECT_FALSE(serve({"--update-interval", "5", "--interval-idle", "5"}, code, msg));
+  EXPECT_NE(msg.find("old name"), std::string::npos) << msg;
+  EXPECT_FALSE(serve({"--update-interval", "0"}, code, msg));
+  EXPECT_NE(msg.find("--update-interval"), std::string::npos) << msg;
+  EXPECT_FALSE(serve({"--interval-watched", "2x"}, code, msg));
+  EXPECT_NE(msg.find("--interval-watched"), std::string::npos) << msg;
+  EXPECT_FALSE(serve({"--interval-active", "2d"}, code, msg));
+  EXPECT_FALSE(serve({"--interval-low-battery", "0.5"}, code, msg));
 }
 
 TEST(ServeFlags, ErrorsAndHelp) {

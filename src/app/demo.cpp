@@ -59,6 +59,10 @@ std::optional<demo_flags> split_demo_flags(int argc, const char* const* argv) {
       f.rest.push_back(value("--update-interval"));
       f.interval_s = std::stod(f.rest.back());
       interval_given = true;
+    } else if (a == "--interval-idle") {  // the new name: no default --update-interval then
+      f.rest.push_back(argv[i]);
+      f.rest.push_back(value("--interval-idle"));
+      interval_given = true;
     } else {
       f.rest.push_back(argv[i]);
     }

@@ -12,6 +12,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -29,6 +30,8 @@
 #include "gateway/gateway.hpp"
 #include "history/history.hpp"
 #include "http/server.hpp"
+#include "policy/watch_registry.hpp"
+#include "policy/watch_sync.hpp"
 #include "store/last_known.hpp"
 
 namespace peyk::app {
@@ -213,6 +216,22 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
     contexts.push_back(owned.back().get());
   }
 
+  // Who watches whom (PROTOCOL.md §10). The gateway reports its viewers into the registry,
+  // ingest reads it for each answer. Apart (ingest + gateway over Redis), the gateways
+  // publish their part on the broker's watch channel and ingest processes apply it:
+  // changes within ~100 ms, the whole state every second, lapsing 3 s after a gateway's
+  // last word (docs/architecture.md, "Who watches whom"). Declared before the broker:
+  // its thread calls into them until it stops.
+  const bool over_redis = cluster || redis;
+  policy::watch_registry watches;
+  broker::broker* control_bus = nullptr;
+  policy::sync_options sync_opts;
+  sync_opts.source = policy::make_source_id();
+  sync_opts.publish = over_redis && r != role::ingest;
+  policy::watch_sync watch_sync(watches, sync_opts, metrics, [&control_bus](std::string m) {
+    if (control_bus) control_bus->publish_control(std::move(m));
+  });
+
   std::unique_ptr<broker::broker> owned_bus;
   if (cluster) {
     owned_bus = std::make_unique<broker::redis_cluster_broker>(*cluster, metrics);
@@ -222,10 +241,16 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
     owned_bus = std::make_unique<broker::memory_broker>();
   }
   auto& bus = *owned_bus;
+  control_bus = &bus;
   gateway::gateway gw(cfg.gateway, store, metrics, contexts);
   if (r != role::ingest) {
     bus.subscribe([&gw](const broker::location_ptr& loc) { gw.on_message(loc); });
     gw.set_broker(&bus);  // viewers tell it what they need
+    gw.set_watches(&watches);
+  }
+  if (over_redis && r != role::gateway) {
+    bus.subscribe_control(
+        [&watch_sync](std::string_view m) { watch_sync.on_message(m, policy::clock::now()); });
   }
   bus.start();
   metrics.broker_connected.set(bus.ready() ? 1 : 0);
@@ -236,6 +261,7 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
   if (order_budget) svc.orders = &*order_budget;
   svc.history = hist.get();
   if (r != role::gateway) svc.recent = &recent;
+  svc.watches = &watches;
   http::server srv(cfg.http, svc, contexts);
   try {
     srv.listen(ep);
@@ -303,6 +329,16 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
   // the requests in flight answered, or after --drain-timeout. A second signal ends the
   // window at once; one more after it exits at once.
   auto& main_ctx = *contexts[0];
+  // The watch state's clock: expiry, gauges, and (a gateway over Redis) its publishing.
+  net::steady_timer watch_timer(main_ctx);
+  std::function<void()> watch_tick = [&] {
+    watch_sync.tick(policy::clock::now());
+    watch_timer.expires_after(std::chrono::milliseconds(50));
+    watch_timer.async_wait([&](boost::system::error_code ec) {
+      if (!ec) watch_tick();
+    });
+  };
+  net::post(main_ctx, [&] { watch_tick(); });
   net::signal_set signals(main_ctx, SIGINT, SIGTERM);
   net::steady_timer drain_timer(main_ctx);
   enum class phase { serving, window, closing, stopped } state = phase::serving;
@@ -328,6 +364,8 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
          << " still open, " << in_flight() << " requests in flight";
     core::log(core::log_level::info, line.str());
     gw.stop();
+    watch_timer.cancel();
+    watch_sync.stop();  // tells the ingest processes at once, rather than in 3 s
     bus.stop();
     guards.clear();
     for (auto* c : contexts) c->stop();

@@ -10,6 +10,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include <boost/system/error_code.hpp>
 
@@ -23,6 +24,8 @@ using location_ptr = std::shared_ptr<const core::location>;
 using message_handler = std::function<void(const location_ptr&)>;
 // Called once per publish with the outcome.
 using publish_handler = std::function<void(boost::system::error_code)>;
+// Called with every control message (the watch channel), on a broker-owned thread.
+using control_handler = std::function<void(std::string_view)>;
 
 class broker {
  public:
@@ -56,6 +59,15 @@ class broker {
   // carries every message anyway ignores it.
   virtual void need_all(int /*delta*/) {}
   virtual void need_orders(std::span<const std::string> /*orders*/, int /*delta*/) {}
+
+  // The control channel between peyk processes: small JSON texts beside the locations
+  // (today the watch state of PROTOCOL.md §10, docs/protocol.md "The watch channel"):
+  // Redis `<channel>:watch`; Redis Cluster the sharded channel `<channel>:watch:{tag}` on
+  // the slot of partition 0. Best effort, at most once: a message published while
+  // disconnected is dropped (the watch state is re-sent every second anyway).
+  // publish_control: any thread. subscribe_control: before start().
+  virtual void publish_control(std::string /*payload*/) {}
+  virtual void subscribe_control(control_handler /*handler*/) {}
 };
 
 }  // namespace peyk::broker

@@ -12,4 +12,12 @@ void memory_broker::subscribe(message_handler handler) {
   handlers_.push_back(std::move(handler));
 }
 
+void memory_broker::publish_control(std::string payload) {
+  for (const auto& h : control_) h(payload);
+}
+
+void memory_broker::subscribe_control(control_handler handler) {
+  control_.push_back(std::move(handler));
+}
+
 }  // namespace peyk::broker

@@ -17,9 +17,13 @@ class memory_broker final : public broker {
   bool ready() const override { return true; }
   bool can_publish() const override { return true; }
   const char* name() const override { return "memory"; }
+  // Hands each control message to the subscribers at once, on the caller's thread.
+  void publish_control(std::string payload) override;
+  void subscribe_control(control_handler handler) override;
 
  private:
   std::vector<message_handler> handlers_;
+  std::vector<control_handler> control_;
 };
 
 }  // namespace peyk::broker

@@ -28,5 +28,16 @@ TEST(MemoryBroker, DeliversInOrderToEverySubscriberThenCompletes) {
   EXPECT_TRUE(b.connected());
 }
 
+TEST(MemoryBroker, ControlMessagesReachEveryControlSubscriber) {
+  memory_broker b;
+  std::vector<std::string> x, y;
+  b.subscribe_control([&](std::string_view m) { x.emplace_back(m); });
+  b.subscribe_control([&](std::string_view m) { y.emplace_back(m); });
+  b.publish_control("one");
+  b.publish_control("two");
+  EXPECT_EQ(x, (std::vector<std::string>{"one", "two"}));
+  EXPECT_EQ(y, x);
+}
+
 }  // namespace
 }  // namespace peyk::broker

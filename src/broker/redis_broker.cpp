@@ -67,10 +67,15 @@ struct redis_broker::impl : std::enable_shared_from_this<redis_broker::impl> {
   net::steady_timer ticker;
   std::shared_ptr<courier_reaper> reaper;
   std::vector<message_handler> handlers;
+  std::vector<control_handler> control;  // set before start: the subscriber link is needed
+  std::string control_name = control_channel(cfg.channel);
   std::atomic<bool> cmd_up{false}, subscribed{false};
   std::atomic<bool> warmed{false};  // the first read of the last-known hash was applied
   bool warm_needed = false;
   core::log_limiter invalid_log{5};
+
+  // The subscriber link carries the locations (a gateway) and/or the control channel.
+  bool listens() const { return cfg.subscribe || !control.empty(); }
 
   // A gateway is ready only once its snapshot is complete: subscribed, and the hash read.
   bool connected() const {
@@ -112,10 +117,11 @@ struct redis_broker::impl : std::enable_shared_from_this<redis_broker::impl> {
       cmd_up = false;
       update_gauge();
     };
-    if (!cfg.subscribe) return;
+    if (!listens()) return;
     sub->on_up = [this] {
       std::string c;
-      append_command(c, {"SUBSCRIBE", cfg.channel});
+      if (cfg.subscribe) append_command(c, {"SUBSCRIBE", cfg.channel});
+      if (!control.empty()) append_command(c, {"SUBSCRIBE", control_name});
       sub->send_only(c);  // confirmed by a "subscribe" push
     };
     sub->on_down = [this] {
@@ -125,10 +131,16 @@ struct redis_broker::impl : std::enable_shared_from_this<redis_broker::impl> {
     sub->on_push = [this](redisReply* r) {
       if (r->type != REDIS_REPLY_ARRAY || r->elements < 3) return false;
       auto kind = reply_text(r->element[0]);
+      bool ctl = reply_text(r->element[1]) == control_name;
       if (kind == "message") {
-        deliver(reply_text(r->element[2]));
+        if (!ctl) {
+          deliver(reply_text(r->element[2]));
+        } else {
+          for (auto& h : control) h(reply_text(r->element[2]));
+        }
         return true;
       }
+      if (kind == "subscribe" && ctl) return true;
       if (kind == "subscribe") {
         subscribed = true;
         warm_needed = true;
@@ -143,7 +155,7 @@ struct redis_broker::impl : std::enable_shared_from_this<redis_broker::impl> {
   void tick() {
     auto now = clock::now();
     cmd->check(now);
-    if (cfg.subscribe) sub->check(now);
+    if (listens()) sub->check(now);
     warm();
     ticker.expires_after(std::chrono::milliseconds(250));
     ticker.async_wait([self = shared_from_this()](boost::system::error_code ec) {
@@ -166,7 +178,7 @@ void redis_broker::subscribe(message_handler handler) {
 void redis_broker::start() {
   impl_->wire();
   impl_->cmd->start();
-  if (impl_->cfg.subscribe) impl_->sub->start();
+  if (impl_->listens()) impl_->sub->start();
   impl_->tick();
   if (auto ttl = impl_->cfg.courier_ttl; ttl.count() > 0) {
     const auto& ch = impl_->cfg.channel;
@@ -198,6 +210,19 @@ bool redis_broker::ready() const {
 
 bool redis_broker::can_publish() const {
   return impl_->cmd_up.load();  // what publish() needs
+}
+
+void redis_broker::subscribe_control(control_handler handler) {
+  impl_->control.push_back(std::move(handler));
+}
+
+void redis_broker::publish_control(std::string payload) {
+  if (!impl_->cmd_up.load()) return;  // best effort: the next refresh repeats it
+  std::string c;
+  append_command(c, {"PUBLISH", impl_->control_name, payload});
+  net::post(impl_->ioc, [i = impl_, c = std::move(c)] {
+    i->cmd->command(c, 1, [](bool, redisReply*, std::string_view) {});
+  });
 }
 
 void redis_broker::publish(std::span<const location_ptr> batch, publish_handler done) {

@@ -57,12 +57,16 @@ class redis_broker final : public broker {
   bool ready() const override;
   bool can_publish() const override;
   const char* name() const override { return "redis"; }
+  void publish_control(std::string payload) override;
+  void subscribe_control(control_handler handler) override;
 
   // Keys of the last-known store for a channel.
   static std::string hash_key(const std::string& channel) { return "peyk:last:" + channel; }
   static std::string geo_key(const std::string& channel) { return "peyk:geo:" + channel; }
   // courier id -> when it last posted (ms since the epoch), for forgetting silent ones
   static std::string seen_key(const std::string& channel) { return "peyk:seen:" + channel; }
+  // The control channel (the watch state of PROTOCOL.md §10).
+  static std::string control_channel(const std::string& channel) { return channel + ":watch"; }
 
   struct impl;
 

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -76,6 +77,61 @@ TEST(RedisBroker, PublishesSubscribesAndSurvivesARestart) {
     return !c.got.empty() && c.got.back()->courier_id == "8";
   }));
   b.stop();
+}
+
+// The control channel (<channel>:watch): an ingest (no location subscription) hears what a
+// gateway publishes there, never on the location channel, and nothing of the locations.
+TEST(RedisBroker, ControlChannelBetweenAGatewayAndAnIngest) {
+  redis_server redis(free_port());
+  core::metrics m;
+  redis_config gw_cfg;
+  gw_cfg.port = static_cast<unsigned short>(redis.port);
+  gw_cfg.channel = "ctl-test";
+  gw_cfg.write_last_known = false;
+  auto ing_cfg = gw_cfg;
+  ing_cfg.subscribe = false;
+  ing_cfg.write_last_known = true;
+  collector gw_locations;
+  std::mutex mu;
+  std::vector<std::string> heard;
+  redis_broker gw(gw_cfg, m), ing(ing_cfg, m);
+  gw.subscribe(std::ref(gw_locations));
+  ing.subscribe_control([&](std::string_view msg) {
+    std::lock_guard g(mu);
+    heard.emplace_back(msg);
+  });
+  gw.start();
+  ing.start();
+  ASSERT_TRUE(eventually([&] { return gw.connected() && ing.connected(); }));
+  // The ingest's subscription is confirmed asynchronously: publish until heard.
+  ASSERT_TRUE(eventually([&] {
+    gw.publish_control(R"({"v":1,"source":"gw-x","couriers":{"1":1}})");
+    std::lock_guard g(mu);
+    return !heard.empty();
+  }));
+  {
+    std::lock_guard g(mu);
+    EXPECT_EQ(heard.front(), R"({"v":1,"source":"gw-x","couriers":{"1":1}})");
+  }
+  EXPECT_EQ(std::system(("redis-cli -p " + std::to_string(redis.port) +
+                         " pubsub channels | grep -qx ctl-test:watch")
+                            .c_str()),
+            0);
+  // Locations stay on their channel: the gateway gets them, the control handler does not.
+  std::size_t before = 0;
+  {
+    std::lock_guard g(mu);
+    before = heard.size();
+  }
+  EXPECT_EQ(publish_sync(ing, loc("5", 1.0)), true);
+  ASSERT_TRUE(eventually([&] { return gw_locations.size() == 1; }));
+  {
+    std::lock_guard g(mu);
+    EXPECT_EQ(heard.size(), before);
+  }
+  EXPECT_EQ(m.broker_invalid.value(), 0u);
+  ing.stop();
+  gw.stop();
 }
 
 TEST(RedisBroker, AuthenticatesAndSelectsTheDatabase) {

@@ -109,6 +109,20 @@ void redis_cluster_broker::need_orders(std::span<const std::string> orders, int 
             });
 }
 
+void redis_cluster_broker::subscribe_control(control_handler handler) {
+  impl_->control.push_back(std::move(handler));
+}
+
+void redis_cluster_broker::publish_control(std::string payload) {
+  std::string c;
+  append_command(c, {"SPUBLISH", impl_->control_name, payload});
+  net::post(impl_->ioc, [i = impl_, c = std::move(c)] {
+    auto* o = i->owner.empty() ? nullptr : i->owner[0];
+    if (!o || !o->cmd->up()) return;  // best effort: the next refresh repeats it
+    o->cmd->command(c, 1, [](bool, redisReply*, std::string_view) {});
+  });
+}
+
 void redis_cluster_broker::publish(std::span<const location_ptr> batch, publish_handler done) {
   const auto& names = impl_->names;
   const auto& cfg = impl_->cfg;

@@ -62,6 +62,9 @@ class redis_cluster_broker final : public broker {
   const char* name() const override { return "redis-cluster"; }
   void need_all(int delta) override;
   void need_orders(std::span<const std::string> orders, int delta) override;
+  // The control channel: <channel>:watch:{tag}, sharing partition 0's slot.
+  void publish_control(std::string payload) override;
+  void subscribe_control(control_handler handler) override;
 
   struct impl;
 

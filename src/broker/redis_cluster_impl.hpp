@@ -81,6 +81,14 @@ struct redis_cluster_broker::impl : std::enable_shared_from_this<impl> {
   net::steady_timer ticker;
   std::vector<message_handler> handlers;
   std::shared_ptr<courier_reaper> reaper;
+  // The control channel (broker.hpp), on partition 0's slot; its handlers are set before
+  // start, and make every node keep a subscriber link even in an ingest process.
+  std::vector<control_handler> control;
+  std::string control_name = cfg.channel + ":watch:{" + names.tag(0) + "}";
+  node* control_on = nullptr;  // where its SSUBSCRIBE was sent
+  bool control_confirmed = false;
+  bool listens() const { return cfg.subscribe || !control.empty(); }
+  void reconcile_control();
 
   std::map<std::string, std::unique_ptr<node>> nodes;  // masters (and ASK targets)
   std::vector<node*> owner;                            // per partition

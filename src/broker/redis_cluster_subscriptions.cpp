@@ -30,6 +30,32 @@ void impl::forget_all_on(node* n) {
   for (auto& c : channels) {
     if (c.on == n) forget(c);
   }
+  if (control_on == n) {
+    control_on = nullptr;
+    control_confirmed = false;
+  }
+}
+
+// The control channel follows partition 0's master, like that partition's channels.
+void impl::reconcile_control() {
+  if (control.empty()) return;
+  node* o = owner[0];
+  if (control_on && control_on != o) {
+    if (control_on->sub->up()) {
+      std::string cmd;
+      append_command(cmd, {"SUNSUBSCRIBE", control_name});
+      control_on->sub->send_only(cmd);
+    }
+    control_on = nullptr;
+    control_confirmed = false;
+  }
+  if (!control_on && o && o->sub && o->sub->up() && !hold[0]) {
+    std::string cmd;
+    append_command(cmd, {"SSUBSCRIBE", control_name});
+    o->sub->send_only(cmd);
+    control_on = o;
+    control_confirmed = false;
+  }
 }
 
 void impl::set_wanted() {
@@ -44,6 +70,7 @@ void impl::set_wanted() {
 }
 
 void impl::reconcile() {
+  reconcile_control();
   if (!cfg.subscribe) return;
   auto now = clock::now();
   std::int64_t subscribed = 0;
@@ -98,11 +125,28 @@ bool impl::on_push(node* n, redisReply* r) {
         hold[c.p] = 1;
       }
     }
+    if (control_on == n && !control_confirmed) {
+      control_on = nullptr;
+      hold[0] = 1;
+    }
     refresh_needed = true;
     return true;
   }
   if (r->type != REDIS_REPLY_ARRAY || r->elements < 3) return false;
   auto kind = reply_text(r->element[0]);
+  if (reply_text(r->element[1]) == control_name) {
+    if (kind == "smessage") {
+      for (auto& h : control) h(reply_text(r->element[2]));
+    } else if (kind == "ssubscribe" && control_on == n) {
+      control_confirmed = true;
+    } else if (kind == "sunsubscribe" && control_on == n) {
+      control_on = nullptr;  // the slot moved: subscribed again where the map says
+      control_confirmed = false;
+      hold[0] = 1;
+      refresh_needed = true;
+    }
+    return true;
+  }
   auto it = by_name.find(reply_text(r->element[1]));
   channel* c = it == by_name.end() ? nullptr : &channels[it->second];
   if (kind == "smessage") {

@@ -32,7 +32,7 @@ impl::node* impl::ensure_node(const std::string& host, unsigned short port) {
     update_ready();
   };
   n->cmd->start();
-  if (cfg.subscribe) {
+  if (listens()) {
     n->sub = std::make_shared<redis_link>(ioc, t, metrics, "subscriber " + a);
     n->sub->on_up = [this] { reconcile(); };
     n->sub->on_down = [this, n] { sub_lost(n); };

@@ -135,6 +135,20 @@ std::string metrics::render() const {
          "Couriers forgotten: silent for --courier-ttl.", couriers_forgotten);
   simple(out, "peyk_ts_clamped_total", "counter",
          "Channel messages whose ts was more than 5 s in the future, clamped to now.", ts_clamped);
+  simple(out, "peyk_watched_couriers", "gauge",
+         "Couriers focused by a peyk.v1 viewer (here or on a gateway heard from).",
+         watched_couriers);
+  simple(out, "peyk_watched_orders", "gauge",
+         "Orders whose customer is connected (here or on a gateway heard from).", watched_orders);
+  simple(out, "peyk_watch_messages_published_total", "counter",
+         "Watch channel messages this process published.", watch_published);
+  simple(out, "peyk_watch_messages_received_total", "counter",
+         "Watch channel messages from other processes applied.", watch_received);
+  simple(out, "peyk_watch_messages_invalid_total", "counter",
+         "Invalid watch channel messages (dropped).", watch_invalid);
+  simple(out, "peyk_focus_refused_total", "counter",
+         "peyk.v1 focus frames without effect: a courier the viewer may not see, or too many.",
+         focus_refused);
   simple(out, "peyk_history_points_total", "counter", "Points committed to history (tracks).",
          history_points);
   simple(out, "peyk_history_commits_total", "counter",

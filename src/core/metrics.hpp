@@ -81,6 +81,12 @@ struct metrics {
   counter couriers_offline;    // couriers reported offline (silent past --offline-after)
   counter couriers_forgotten;  // couriers forgotten (silent past --courier-ttl)
   counter ts_clamped;          // channel messages whose ts was in the future
+  gauge watched_couriers;      // couriers focused by a viewer (here, or a gateway heard from)
+  gauge watched_orders;        // orders whose customer is connected (idem)
+  counter watch_published;     // watch channel messages sent by this process
+  counter watch_received;      // watch channel messages applied (other processes')
+  counter watch_invalid;       // invalid watch channel messages (dropped)
+  counter focus_refused;       // peyk.v1 focus frames without effect (not visible, too many)
   counter history_points;      // points committed to history (tracks)
   counter history_commits;     // history transactions (group commit: many appends each)
   counter history_refused;     // appends refused: history not writable, or its queue full

@@ -198,6 +198,10 @@ void gateway::accept(std::size_t index, net::ip::tcp::socket socket,
 }
 
 void gateway::need(const auth::identity& who, int delta) {
+  // A connected customer watches the couriers carrying its orders (PROTOCOL.md §10).
+  if (watches_ && who.role == auth::role::customer) {
+    for (const auto& o : who.orders) watches_->local(policy::kind::order, o, delta);
+  }
   if (!broker_) return;
   switch (who.role) {
     case auth::role::admin:
@@ -208,6 +212,10 @@ void gateway::need(const auth::identity& who, int delta) {
     case auth::role::courier:
       return;
   }
+}
+
+void gateway::focus(std::string_view courier, int delta) {
+  if (watches_) watches_->local(policy::kind::courier, courier, delta);
 }
 
 void gateway::start() {

@@ -32,6 +32,7 @@
 #include "core/metrics.hpp"
 #include "gateway/hub.hpp"
 #include "gateway/options.hpp"
+#include "policy/watch_registry.hpp"
 #include "store/last_known.hpp"
 
 namespace peyk::gateway {
@@ -109,6 +110,11 @@ class gateway {
   void set_broker(broker::broker* b) { broker_ = b; }
   // A viewer joins (+1) or leaves (-1): any thread.
   void need(const auth::identity& who, int delta);
+  // Who watches whom (PROTOCOL.md §10): customers' orders and focused couriers are
+  // reported here; before start(). Null: not tracked.
+  void set_watches(policy::watch_registry* w) { watches_ = w; }
+  // A viewer starts (+1) or stops (-1) focusing a courier: any thread.
+  void focus(std::string_view courier, int delta);
 
   void start();
   // Closes every viewer with `code` (1001 on shutdown); any thread.
@@ -134,6 +140,7 @@ class gateway {
   std::vector<std::unique_ptr<shard>> shards_;
   std::atomic<std::size_t> customers_{0};
   broker::broker* broker_ = nullptr;
+  policy::watch_registry* watches_ = nullptr;
   friend class ws_session;
 };
 

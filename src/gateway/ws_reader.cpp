@@ -77,6 +77,7 @@ std::string accept_key(std::string_view key) {
 
 ws_reader::event ws_reader::next(std::string_view& in) {
   if (failed_) return {};
+  if (msg_ && !in_message_) msg_.reset();  // the message delivered last time
   while (!in.empty()) {
     if (!in_payload_) {
       while (hdr_have_ < hdr_need_ && !in.empty()) {
@@ -111,6 +112,7 @@ ws_reader::event ws_reader::next(std::string_view& in) {
           buf[i] = static_cast<char>(p[done + i] ^ mask_[mask_pos_++ & 3]);
         }
         if (!utf8_.feed({buf.data(), k})) return fail(1007);
+        if (msg_) msg_->append(buf.data(), k);
         done += k;
       }
     }
@@ -120,10 +122,17 @@ ws_reader::event ws_reader::next(std::string_view& in) {
       if (fin_) {
         if (text_ && !utf8_.complete()) return fail(1007);  // ends mid-character
         in_message_ = false;
+        if (deliver_) return message_done();
       }
     }
   }
   return {};
+}
+
+ws_reader::event ws_reader::message_done() {
+  if (!text_) return {kind::binary, 0, {}};
+  if (!msg_) return {kind::text, 0, {}};  // empty
+  return {kind::text, 0, *msg_};
 }
 
 ws_reader::event ws_reader::frame_header_done() {
@@ -156,6 +165,7 @@ ws_reader::event ws_reader::frame_header_done() {
       text_ = opcode_ == 0x1;
       message_size_ = 0;
       utf8_.reset();
+      msg_.reset();
       break;
     case 0x8:
     case 0x9:
@@ -171,6 +181,10 @@ ws_reader::event ws_reader::frame_header_done() {
       return fail(1009);
     }
     message_size_ += len;
+    if (deliver_ && text_ && len > 0) {
+      if (!msg_) msg_ = std::make_unique<std::string>();
+      msg_->reserve(static_cast<std::size_t>(message_size_));
+    }
   }
   remain_ = len;
   in_payload_ = true;
@@ -181,6 +195,7 @@ ws_reader::event ws_reader::frame_header_done() {
   if (fin_) {
     if (text_ && !utf8_.complete()) return fail(1007);
     in_message_ = false;
+    if (deliver_) return message_done();
   }
   return {};
 }

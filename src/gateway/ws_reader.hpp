@@ -1,7 +1,7 @@
 #pragma once
-// What a viewer sends, read as RFC 6455 client frames — and discarded.
+// What a viewer sends, read as RFC 6455 client frames.
 //
-// Viewers have nothing to say, but the protocol still has to be followed: pings are
+// Most viewers have nothing to say, but the protocol still has to be followed: pings are
 // answered, a close is echoed, and a peer that breaks the rules (an unmasked frame, RSV
 // bits, an unknown opcode, a fragmented or oversized control frame, a continuation out of
 // place, a close code that may not be sent, text that is not UTF-8, a message over the
@@ -9,12 +9,16 @@
 // the socket itself with this parser instead of keeping a Beast stream per viewer, whose
 // state (a 1.5 KB read buffer, timers, saved handlers) was most of an idle viewer's cost.
 //
-// Pure and incremental: bytes go in in any split, events come out. No allocation; about
-// 160 bytes of state. The data of messages is never stored, only checked.
+// Pure and incremental: bytes go in in any split, events come out. About 170 bytes of
+// state. By default the data of messages is never stored, only checked. A reader made
+// with `deliver` (peyk.v1 viewers, whose client frames §11 defines) gathers each text
+// message (at most max_message bytes) in a buffer allocated when the message starts and
+// released once it was handed over, so an idle viewer still holds none.
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -37,19 +41,26 @@ class utf8_validator {
 class ws_reader {
  public:
   enum class kind {
-    none,   // nothing complete yet: feed more
-    ping,   // answer with a pong carrying `payload`
-    pong,   // ignore
-    close,  // the peer closed: echo `code` (0 = no code given) and end
-    error,  // close the connection with `code`
+    none,    // nothing complete yet: feed more
+    ping,    // answer with a pong carrying `payload`
+    pong,    // ignore
+    close,   // the peer closed: echo `code` (0 = no code given) and end
+    error,   // close the connection with `code`
+    text,    // (deliver) a whole text message in `payload`, valid UTF-8
+    binary,  // (deliver) a whole binary message (its data is not kept)
   };
   struct event {
     kind what = kind::none;
     std::uint16_t code = 0;
-    std::string_view payload;  // ping payload; valid until the next call
+    std::string_view payload;  // ping payload or text message; valid until the next call
   };
 
-  explicit ws_reader(std::size_t max_message) : max_message_(max_message) {}
+  explicit ws_reader(std::size_t max_message, bool deliver = false)
+      : max_message_(max_message), deliver_(deliver) {}
+
+  // Frees the buffer of the text message just delivered (else the next call does).
+  void release_message() { msg_.reset(); }
+  bool holds_message() const { return msg_ != nullptr; }
 
   // Consumes bytes from `in` until an event or the end of `in`; advances `in` past what it
   // consumed. Call again with the rest while it returns events. After `close` or
@@ -63,6 +74,7 @@ class ws_reader {
   }
   event frame_header_done();
   event control_done();
+  event message_done();
 
   std::size_t max_message_;
   // The frame header being read (2..14 bytes).
@@ -85,6 +97,8 @@ class ws_reader {
   std::uint64_t message_size_ = 0;
   utf8_validator utf8_;
   bool failed_ = false;
+  bool deliver_ = false;
+  std::unique_ptr<std::string> msg_;  // the text message being gathered (deliver)
 };
 
 // The close codes a peer may send (RFC 6455 §7.4.1, §7.4.2).

@@ -162,5 +162,57 @@ TEST(WsHandshake, AcceptKeyOfTheRfcExample) {
   EXPECT_FALSE(valid_client_key("dGhlIHNhbXBsZSBub25jZWVl"));  // 18 bytes, no padding
 }
 
+// With `deliver`, each whole text message comes out, in any split, interleaved with
+// control frames; binary messages are reported without their data.
+TEST(WsReader, DeliversTextMessagesInAnySplit) {
+  std::string in = frame(0x1, R"({"type":"focus"})") + frame(0x9, "p") + frame(0x1, "fr", false) +
+                   frame(0x9, "q") + frame(0x0, "ag", false) + frame(0x0, "ment", true) +
+                   frame(0x2, "bin") + frame(0x1, "") + frame(0x1, "\xd8\xa8") +
+                   frame(0x8, close_payload(1000));
+  for (std::size_t step : {1u, 2u, 5u, 64u, 100000u}) {
+    ws_reader r(4096, true);
+    std::vector<std::string> texts;
+    std::vector<k> kinds;
+    for (std::size_t at = 0; at < in.size(); at += step) {
+      std::string_view part(in.data() + at, std::min(step, in.size() - at));
+      while (!part.empty()) {
+        auto ev = r.next(part);
+        if (ev.what == k::none) break;
+        kinds.push_back(ev.what);
+        if (ev.what == k::text) texts.emplace_back(ev.payload);
+      }
+    }
+    EXPECT_EQ(texts, (std::vector<std::string>{R"({"type":"focus"})", "fragment", "", "\xd8\xa8"}))
+        << step;
+    EXPECT_EQ(kinds, (std::vector<k>{k::text, k::ping, k::ping, k::text, k::binary, k::text,
+                                     k::text, k::close}))
+        << step;
+    EXPECT_FALSE(r.holds_message());
+  }
+}
+
+TEST(WsReader, DeliveredMessagesKeepTheLimitAndUtf8Rules) {
+  ws_reader big(16, true);
+  std::string over = frame(0x1, std::string(17, 'a'));
+  std::string_view in(over);
+  EXPECT_EQ(big.next(in).code, 1009);
+  ws_reader bad(4096, true);
+  std::string invalid = frame(0x1, "\xff");
+  in = invalid;
+  EXPECT_EQ(bad.next(in).code, 1007);
+  // The buffer lives only while a message is read or just delivered.
+  ws_reader r(4096, true);
+  std::string half = frame(0x1, "abcdef").substr(0, 8);
+  in = half;
+  EXPECT_EQ(r.next(in).what, k::none);
+  EXPECT_TRUE(r.holds_message());
+  std::string whole = frame(0x1, "xyz");
+  ws_reader r2(4096, true);
+  in = whole;
+  EXPECT_EQ(r2.next(in).payload, "xyz");
+  r2.release_message();
+  EXPECT_FALSE(r2.holds_message());
+}
+
 }  // namespace
 }  // namespace peyk::gateway

@@ -1,5 +1,7 @@
 #include "gateway/ws_session.hpp"
 
+#include "gateway/client_message.hpp"
+
 #include <algorithm>
 
 #include <boost/asio/dispatch.hpp>
@@ -33,11 +35,13 @@ ws_session::ws_session(gateway& gw, shard& sh, net::ip::tcp::socket socket,
     : gw_(gw),
       shard_(sh),
       gate_(std::move(socket)),
-      reader_(sh.opts().max_read_message),
+      reader_(sh.opts().max_read_message, proto == subprotocol::v1),
       who_(std::move(who)),
       proto_(proto),
       queue_(sh.opts().queue) {}
 
+// The focus is given back in finish(); a session destroyed without it (the io_contexts
+// torn down at exit) may outlive the gateway, so it must not call it here.
 ws_session::~ws_session() = default;
 
 void ws_session::run(http::request<http::string_body> req) {
@@ -211,9 +215,10 @@ void ws_session::next_snapshot_chunk() {
 }
 
 void ws_session::do_read() {
-  // Viewers have nothing to say: what they send lands in the shard's scratch buffer (all
-  // sessions of a shard run on its one thread, and the bytes are consumed before the
-  // next read completes) and is checked by reader_, then dropped.
+  // What viewers send lands in the shard's scratch buffer (all sessions of a shard run on
+  // its one thread, and the bytes are consumed before the next read completes) and is
+  // checked by reader_; only a peyk.v1 viewer's text messages are kept, by reader_, while
+  // one is read.
   auto scratch = shard_.scratch();
   gate_.next_layer().async_read_some(
       net::buffer(scratch.data(), scratch.size()),
@@ -246,15 +251,28 @@ void ws_session::on_read(beast::error_code ec, std::size_t n) {
         send_close(ev.code, "");
         return;
       case ws_reader::kind::error:
-        if (close_sent_) return finish();
-        closing_ = true;
-        close_started_ = clock::now();
-        queue_.clear();
-        send_close(ev.code, ev.code == 1009 ? "message too big" : "");
-        return;
+        return close_now(ev.code, ev.code == 1009 ? "message too big" : "");
+      case ws_reader::kind::text: {
+        const char* reason = "";
+        auto code = on_client_text(ev.payload, reason);
+        reader_.release_message();
+        if (code) return close_now(code, reason);
+        break;
+      }
+      case ws_reader::kind::binary:
+        return close_now(1003, "binary messages are not accepted");
     }
   }
   do_read();
+}
+
+// The peer broke a rule: close with `code`, and hang up once the close is written.
+void ws_session::close_now(std::uint16_t code, std::string_view reason) {
+  if (close_sent_) return finish();
+  closing_ = true;
+  close_started_ = clock::now();
+  queue_.clear();
+  send_close(code, reason);
 }
 
 // A control frame (server frames are unmasked); payload at most 125 bytes.
@@ -304,6 +322,7 @@ void ws_session::finish() {
   gate_.next_layer().close(ignored);
   queue_.clear();
   release_snapshot_slot();
+  end_client_state();
   if (needs_) gw_.need(*who_, -1);
   shard_.viewers().remove(this);  // may release the last reference but one (ours)
 }

@@ -2,21 +2,21 @@
 // One viewer's WebSocket connection.
 //
 // peyk answers the upgrade itself (RFC 6455 §4.2.2) and then reads the client's frames
-// with ws_reader into the shard's scratch buffer — data is checked and dropped, pings
-// answered, a close echoed — so an idle viewer holds no buffer and no stream state of its
-// own. Every write goes through write_gate, one at a time: data as ready-made frames,
-// one outstanding write per socket, and control frames in order between them. What
-// arrives meanwhile waits — for an admin in the shard's feed past its cursor, for others
-// in the conflating queue — then leaves in one gathered write: in peyk.v1 as one batched
-// `locations` frame, in echo-protocol as back-to-back frames.
-// A peyk.v1 viewer's first frame is the snapshot. A customer's is built at once from the
-// store's order index (a few couriers). An admin's or dispatcher's may hold every courier:
-// it is streamed as one message in fragments of about --snapshot-chunk-bytes, each read
-// from a few stripes of the store when the previous one has been written (backpressure),
-// so neither the store nor the delivering thread is held for longer than one fragment, and
-// at most --snapshot-concurrency of them stream at once per shard. Updates wait meanwhile
-// (the feed past the cursor, or the queue) and follow the snapshot.
-// Lifetime: shared_from_this in every handler, plus the hub's reference until removed.
+// with ws_reader into the shard's scratch buffer — data is checked (and, from peyk.v1
+// viewers, each text message handed to client_message.cpp), pings answered, a close
+// echoed — so an idle viewer holds no buffer and no stream state of its own. Every write goes
+// through write_gate, one at a time: data as ready-made frames, one outstanding write per socket,
+// and control frames in order between them. What arrives meanwhile waits — for an admin in the
+// shard's feed past its cursor, for others in the conflating queue — then leaves in one gathered
+// write: in peyk.v1 as one batched `locations` frame, in echo-protocol as back-to-back frames. A
+// peyk.v1 viewer's first frame is the snapshot. A customer's is built at once from the store's
+// order index (a few couriers). An admin's or dispatcher's may hold every courier: it is streamed
+// as one message in fragments of about --snapshot-chunk-bytes, each read from a few stripes of the
+// store when the previous one has been written (backpressure), so neither the store nor the
+// delivering thread is held for longer than one fragment, and at most --snapshot-concurrency of
+// them stream at once per shard. Updates wait meanwhile (the feed past the cursor, or the queue)
+// and follow the snapshot. Lifetime: shared_from_this in every handler, plus the hub's reference
+// until removed.
 
 #include <chrono>
 #include <cstdint>
@@ -77,6 +77,14 @@ class ws_session : public viewer, public std::enable_shared_from_this<ws_session
   void write_status();
   void release_snapshot_slot();
   void finish();
+  void close_now(std::uint16_t code, std::string_view reason);  // after a peer's fault
+
+  // peyk.v1 client messages (PROTOCOL.md §11; client_message.cpp): returns 0, or the
+  // close code the message earns. What a viewer that spoke keeps (its focus, its rate
+  // budget) is allocated at its first message.
+  struct client_state;
+  std::uint16_t on_client_text(std::string_view text, const char*& reason);
+  void end_client_state();
 
   // What only some viewers need for a while: a snapshot being streamed, status frames
   // waiting. Allocated on demand, so an idle viewer pays one pointer for it.
@@ -98,6 +106,7 @@ class ws_session : public viewer, public std::enable_shared_from_this<ws_session
   std::string headers_;   // frame headers of the write in flight
   std::string snapshot_;  // the first frame (peyk.v1), or its fragment in flight
   std::unique_ptr<side_state> side_;
+  std::unique_ptr<client_state> client_;
   bool open_ = false;  // handshake done, registered in the hub
   bool writing_ = false;
   bool closing_ = false;

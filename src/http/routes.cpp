@@ -37,7 +37,7 @@ response text_response(unsigned status, std::string body, const char* type) {
 std::string config_json(const settings& cfg) {
   boost::json::object o;
   o["tiles"] = {{"url", cfg.tiles_url}, {"attribution", cfg.tiles_attribution}};
-  o["update_interval_seconds"] = cfg.update_interval_s;
+  o["update_interval_seconds"] = cfg.interval.idle_s;  // the longest, without low battery
   return boost::json::serialize(o);
 }
 

@@ -24,6 +24,8 @@
 #include "gateway/gateway.hpp"
 #include "history/history.hpp"
 #include "http/limits.hpp"
+#include "policy/interval.hpp"
+#include "policy/watch_registry.hpp"
 
 namespace peyk::http {
 
@@ -37,7 +39,8 @@ struct settings {
   std::chrono::milliseconds keepalive_timeout{75'000};  // idle between keep-alive requests
   std::size_t max_connections = 10'000;  // open HTTP connections (viewers not counted)
   limit_settings limits;                 // viewers, per token, per address, descriptors
-  int update_interval_s = 60;
+  // The update interval answered to couriers (PROTOCOL.md §10; interval.cpp).
+  policy::interval_policy interval;
   std::vector<std::string> allowed_origins;  // empty: same host only
   std::string web_root;                      // the built panel; empty: none
   std::string tiles_url = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
@@ -71,6 +74,9 @@ struct services {
   // Points accepted lately per courier (an app's retry is kept once) and the interval last
   // told to each; null: no duplicate check.
   core::recent_points* recent = nullptr;
+  // Who watches whom (PROTOCOL.md §10): this process's gateway's viewers, and those of the
+  // gateways heard on the watch channel. Null: no courier is ever watched.
+  const policy::watch_registry* watches = nullptr;
 };
 
 class server {

@@ -13,7 +13,8 @@ from conftest import free_port, run_peyk
 SERVE_FLAGS = ["--listen", "--threads", "--jwt-secret-file", "--jwt-leeway", "--update-interval",
                "--rate-limit", "--rate-burst", "--max-body", "--allowed-origin",
                "--ws-idle-timeout", "--queue-max-entries", "--queue-max-bytes", "--stall-timeout",
-               "--drain-timeout", "--channel", "--redis"]
+               "--drain-timeout", "--channel", "--redis", "--interval-watched", "--interval-active",
+               "--interval-idle", "--interval-low-battery"]
 SERVE_DEFAULTS = ["127.0.0.1:8082", "65536", "dlchannel"]
 TOKEN_FLAGS = ["--role", "--sub", "--ttl", "--name", "--fleet", "--fleets", "--orders",
                "--jwt-secret-file"]
@@ -35,6 +36,8 @@ def test_serve_help_lists_every_flag_and_defaults(peyk_bin):
     missing = [d for d in SERVE_DEFAULTS if d not in out]
     assert not missing, f"`peyk serve --help` does not show the defaults {missing}:\n{out}"
     for flag, default in [("--jwt-leeway", "2"), ("--update-interval", "60"),
+                          ("--interval-watched", "2s"), ("--interval-active", "10s"),
+                          ("--interval-idle", "1m"), ("--interval-low-battery", "2"),
                           ("--rate-burst", "10"), ("--ws-idle-timeout", "40"),
                           ("--stall-timeout", "15"), ("--drain-timeout", "3")]:
         # the option's own entry: from its last mention to the next line starting with '-'

@@ -58,7 +58,8 @@ def test_single_point_200_with_update_interval(server):
     r = srv.post_ok(srv.courier_token(), point(accuracy=6.5, speed=8.2, heading=270,
                                                recorded_at="2026-11-28T12:00:00Z", orders=["A123"]))
     assert r.headers.get("Content-Type", "").startswith("application/json")
-    assert r.json() == {"update_interval": "1/m", "update_interval_seconds": 60}
+    # a courier carrying an order, not watched: --interval-active (PROTOCOL.md §10)
+    assert r.json() == {"update_interval": "6/m", "update_interval_seconds": 10}
 
 
 @pytest.mark.parametrize("seconds,per_minute", [(2, "30/m"), (1, "60/m")])

@@ -507,7 +507,8 @@ def test_resubscription_recovers_missed_positions(topology):
     reconnects0 = gw.metrics().value("peyk_broker_reconnects_total")
     missed = False
     for step in range(1, 6):  # until a round of posts falls entirely inside the gap
-        assert admin.client_kill_filter(_type="pubsub") == 1
+        # the gateway's subscriber, and the ingest's (it listens on dlchannel:watch)
+        assert admin.client_kill_filter(_type="pubsub") == 2
         for c in ids:
             ing.post_ok(tokens[c], {"latitude": 3.0, "longitude": step})
         missed = admin.pubsub_numsub(CHANNEL) == [(CHANNEL.encode(), 0)]
