@@ -15,6 +15,7 @@ PKGS=(
   libxml2-utils                            # xmllint: GPX output checked against the GPX 1.1 schema
   libpq-dev postgresql-15                  # history --history postgres:// (PROTOCOL.md §7); tests run their own server
   python3 python3-pytest python3-websocket python3-requests python3-jwt python3-redis
+  prometheus python3-yaml                  # promtool checks deploy/prometheus/peyk.rules.yml (test_alert_rules.py)
   chromium
 )
 missing=()
@@ -30,12 +31,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # redis-server, haproxy and postgres are started by the tests themselves on free ports;
-# keep the packaged daemons off (haproxy's would hold :80 with the stock config).
+# keep the packaged daemons off (haproxy's would hold :80 with the stock config; only
+# prometheus's promtool is used).
 if command -v systemctl >/dev/null 2>&1; then
-  systemctl disable --now redis-server haproxy postgresql >/dev/null 2>&1 || true
+  systemctl disable --now redis-server haproxy postgresql prometheus >/dev/null 2>&1 || true
 fi
 # Without systemd (a container), the packages' postinst may have started them by init script.
-for svc in redis-server haproxy postgresql; do
+for svc in redis-server haproxy postgresql prometheus; do
   if [ -x "/etc/init.d/$svc" ] && command -v service >/dev/null 2>&1; then
     service "$svc" status >/dev/null 2>&1 && service "$svc" stop >/dev/null 2>&1 || true
   fi
