@@ -139,6 +139,7 @@ void route(const request& req, const head_check& head, const std::shared_ptr<res
   if (get && path == "/api/v1/config") return r->send(json_response(200, config_json(cfg)));
   if (get && path == "/api/v1/whoami") return r->send(whoami(req, svc));
   if (get && serve_static(req, r, cfg)) return;
+  if (get && serve_panel_missing(req, r)) return;
   r->send(error_response(404, "not_found", "no such endpoint"));
 }
 
