@@ -1,8 +1,21 @@
 #!/usr/bin/env bash
 # Installs everything peyk needs on a fresh Debian 12 machine (as root) and builds it.
 # Idempotent: packages already present are left alone.
+#
+# scripts/setup.sh          builds everything: peyk, the unit tests, benchmarks, tools
+#                           (what scripts/test.sh needs), then the panel.
+# scripts/setup.sh --demo   builds only what `peyk demo` needs: the peyk binary and the
+#                           panel (scripts/demo.sh; the tests are built by scripts/test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+TARGETS=()
+case "${1:-}" in
+  --demo) TARGETS=(--target peyk) ;;
+  "") ;;
+  *) echo "usage: scripts/setup.sh [--demo]" >&2; exit 2 ;;
+esac
+step() { echo "setup: $* ($SECONDS s)"; }
 
 PKGS=(
   build-essential cmake ninja-build pkg-config clang clang-format
@@ -18,6 +31,7 @@ PKGS=(
   prometheus python3-yaml                  # promtool checks deploy/prometheus/peyk.rules.yml (test_alert_rules.py)
   chromium
 )
+step "checking the Debian packages"
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -25,7 +39,7 @@ done
 # Node.js: the machine's own (with npm) when present, else Debian's.
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]}"
+  step "installing ${missing[*]} (apt-get)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
@@ -44,10 +58,18 @@ for svc in redis-server haproxy postgresql prometheus; do
 done
 
 BUILD_TYPE=${BUILD_TYPE:-Release}
+step "configuring build/ (CMake, $BUILD_TYPE)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" -DPEYK_WERROR="${PEYK_WERROR:-ON}" >/dev/null
-cmake --build build -j"$(nproc)"
+if [ ${#TARGETS[@]} -gt 0 ]; then
+  step "compiling the peyk server only (no tests or benchmarks) on $(nproc) cores"
+else
+  step "compiling peyk, its unit tests, benchmarks and tools on $(nproc) cores"
+fi
+cmake --build build -j"$(nproc)" "${TARGETS[@]}"
 
 # The panel: TypeScript built with Vite from the npm registry (lockfile pinned).
 if [ -f web/package.json ]; then
+  step "installing the panel's npm packages (npm ci) and building it (vite) into web/dist"
   (cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
 fi
+step "done"
