@@ -29,6 +29,7 @@ PKGS=(
   libpq-dev postgresql-15                  # history --history postgres:// (PROTOCOL.md §7); tests run their own server
   python3 python3-pytest python3-websocket python3-requests python3-jwt python3-redis
   prometheus python3-yaml                  # promtool checks deploy/prometheus/peyk.rules.yml (test_alert_rules.py)
+  lintian                                  # the .deb checked (test_deb_package.py; dpkg-shlibdeps comes with build-essential)
   chromium
 )
 step "checking the Debian packages"
