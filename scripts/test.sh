@@ -91,8 +91,11 @@ TSAN_FILES=(test_history.py test_history_durability.py test_redis.py test_topolo
   test_cluster.py test_forget_redis.py test_lifecycle.py test_fanout.py test_slow_viewer.py
   test_interval_policy.py)
 ASAN_FILES=(test_hostile.py test_security.py test_ingest.py test_apps.py test_auth_ws.py
-  test_limits.py test_cli.py test_liveness.py)
-RELEASE_ONLY_FILES=(test_storm.py test_nothing_lost.py test_cluster_burst.py test_pg_fixtures.py)
+  test_limits.py test_cli.py test_liveness.py test_config.py test_panel_missing.py
+  test_alert_rules.py)
+# test_deb_package.py packages and installs the Release build only (it skips elsewhere).
+RELEASE_ONLY_FILES=(test_storm.py test_nothing_lost.py test_cluster_burst.py test_pg_fixtures.py
+  test_deb_package.py)
 san_tests() {  # name dir rss-bound-mb files-of-the-other-sanitizer...
   local name=$1 dir=$2 rss=$3
   shift 3

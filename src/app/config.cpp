@@ -4,11 +4,15 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 #include <tuple>
 
 #include <boost/program_options.hpp>
+
+#include "app/settings.hpp"
 
 namespace peyk::app {
 
@@ -118,17 +122,31 @@ template <class Config>
 std::optional<Config> finish(
     const po::options_description& desc, int argc, const char* const* argv, std::ostream& out,
     std::ostream& err, int& exit_code, const char* usage, Config& cfg,
-    const std::function<std::string(const po::variables_map&, Config&)>& post) {
+    const std::function<std::string(const po::variables_map&, Config&)>& post,
+    const std::string& command, const parse_extras& extras) {
+  po::options_description all;
+  all.add(desc);
+  if (extras.options) all.add(*extras.options);
+  po::options_description files("Configuration");
+  files.add_options()("config", po::value<std::string>(),
+                      "INI file of further options (`option = value`, [command] sections; else "
+                      "env PEYK_CONFIG). Every option is also read from PEYK_<OPTION> "
+                      "(--max-body: PEYK_MAX_BODY); a flag wins over the environment, which "
+                      "wins over the file. `peyk config check` shows the result.");
+  all.add(files);
   po::variables_map vm;
+  std::map<std::string, std::string> sources;
+  std::string config_file;
   try {
-    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
     if (vm.count("help")) {
-      out << usage << "\n\n" << desc << "\n";
+      out << usage << "\n\n" << all << "\n";
       exit_code = 0;
       return std::nullopt;
     }
+    store_env_and_file(all, command, vm, sources, config_file);
     po::notify(vm);
-  } catch (const po::error& e) {
+  } catch (const std::exception& e) {
     err << "peyk: " << e.what() << "\n(see --help)\n";
     exit_code = 2;
     return std::nullopt;
@@ -138,13 +156,19 @@ std::optional<Config> finish(
     exit_code = 2;
     return std::nullopt;
   }
+  if (extras.report) {
+    extras.report->command = command;
+    extras.report->config_file = config_file;
+    extras.report->settings = describe_settings(all, vm, sources);
+  }
   return cfg;
 }
 
 }  // namespace
 
 std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::ostream& out,
-                                        std::ostream& err, int& exit_code, const char* command) {
+                                        std::ostream& err, int& exit_code, const char* command,
+                                        const parse_extras& extras) {
   serve_config c;
   c.drain_window_s = default_drain_window_s(command);
   std::vector<std::string> origins;
@@ -158,6 +182,7 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
   std::string osmand_speed_unit = "kn";
   const std::string cmd = command;
   const bool records_by_default = cmd == "serve" || cmd == "demo";
+  if (cmd == "demo") interval_idle = "2s";  // the demo's couriers move while one watches
   po::options_description d("Options");
   // clang-format off
   d.add_options()
@@ -353,11 +378,13 @@ std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::
           return "--max-history-queries must be 1..1024";
         }
         return {};
-      });
+      },
+      cmd, extras);
 }
 
 std::optional<token_config> parse_token(int argc, const char* const* argv, std::ostream& out,
-                                        std::ostream& err, int& exit_code) {
+                                        std::ostream& err, int& exit_code,
+                                        const parse_extras& extras) {
   token_config c;
   std::string ttl = "1h", fleets, orders;
   po::options_description d("Options");
@@ -373,26 +400,38 @@ std::optional<token_config> parse_token(int argc, const char* const* argv, std::
     ("orders", po::value(&orders), "customer: order ids it may track, comma-separated")
     ("jwt-secret-file", po::value(&c.jwt_secret_file), "file holding the HS256 key (else env PEYK_JWT_SECRET)");
   // clang-format on
-  return finish<token_config>(d, argc, argv, out, err, exit_code,
-                              "usage: peyk token --role ROLE --sub ID [options]\nPrints a JWT "
-                              "signed with the configured key.",
-                              c, [&](const po::variables_map&, token_config& cfg) -> std::string {
-                                if (cfg.role != "courier" && cfg.role != "admin" &&
-                                    cfg.role != "dispatcher" && cfg.role != "customer") {
-                                  return "--role must be courier, admin, dispatcher or customer";
-                                }
-                                auto t = parse_duration_s(ttl);
-                                if (!t) return "--ttl takes a duration such as 30s, 10m, 1h or 2d";
-                                cfg.ttl_s = *t;
-                                cfg.fleets = split_list(fleets);
-                                cfg.orders = split_list(orders);
-                                if (cfg.role == "customer" && cfg.orders.empty())
-                                  return "a customer token needs --orders";
-                                if (cfg.role == "dispatcher" && cfg.fleets.empty()) {
-                                  return "a dispatcher token needs --fleets";
-                                }
-                                return {};
-                              });
+  return finish<token_config>(
+      d, argc, argv, out, err, exit_code,
+      "usage: peyk token --role ROLE --sub ID [options]\nPrints a JWT "
+      "signed with the configured key.",
+      c,
+      [&](const po::variables_map&, token_config& cfg) -> std::string {
+        if (cfg.role != "courier" && cfg.role != "admin" && cfg.role != "dispatcher" &&
+            cfg.role != "customer") {
+          return "--role must be courier, admin, dispatcher or customer";
+        }
+        auto t = parse_duration_s(ttl);
+        if (!t) return "--ttl takes a duration such as 30s, 10m, 1h or 2d";
+        cfg.ttl_s = *t;
+        cfg.fleets = split_list(fleets);
+        cfg.orders = split_list(orders);
+        if (cfg.role == "customer" && cfg.orders.empty()) return "a customer token needs --orders";
+        if (cfg.role == "dispatcher" && cfg.fleets.empty()) {
+          return "a dispatcher token needs --fleets";
+        }
+        return {};
+      },
+      "token", extras);
+}
+
+std::string role_problem(std::string_view command, const serve_config& cfg) {
+  if ((command == "ingest" || command == "gateway") && cfg.redis.empty() &&
+      cfg.redis_cluster.empty()) {
+    return "`peyk " + std::string(command) +
+           "` needs --redis redis://HOST:PORT or --redis-cluster HOST:PORT,... (the roles meet "
+           "there); `peyk serve` runs both in one process";
+  }
+  return {};
 }
 
 namespace {

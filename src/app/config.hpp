@@ -12,7 +12,20 @@
 #include "gateway/options.hpp"
 #include "http/server.hpp"
 
+namespace boost::program_options {
+class options_description;
+}
+
 namespace peyk::app {
+
+struct settings_report;
+
+// What a caller adds to a command's parsing: more options of its own (`peyk demo`'s) and
+// where to put the effective settings (`peyk config check`).
+struct parse_extras {
+  const boost::program_options::options_description* options = nullptr;
+  settings_report* report = nullptr;
+};
 
 struct serve_config {
   std::string listen = "127.0.0.1:8082";
@@ -83,12 +96,19 @@ std::string redact_history_spec(std::string_view spec);
 std::vector<std::string> split_list(std::string_view text);
 
 // Each returns nullopt after printing help (to `out`, exit 0) or an error (to `err`,
-// exit 2); `exit_code` says which.
+// exit 2); `exit_code` says which. Besides the command line, every option is read from
+// PEYK_<OPTION> and from --config FILE (app/settings.hpp): flag > env > file > default.
 std::optional<serve_config> parse_serve(int argc, const char* const* argv, std::ostream& out,
                                         std::ostream& err, int& exit_code,
-                                        const char* command = "serve");
+                                        const char* command = "serve",
+                                        const parse_extras& extras = {});
 std::optional<token_config> parse_token(int argc, const char* const* argv, std::ostream& out,
-                                        std::ostream& err, int& exit_code);
+                                        std::ostream& err, int& exit_code,
+                                        const parse_extras& extras = {});
+
+// What `peyk ingest` and `peyk gateway` need beyond their flags' own checks (a broker);
+// empty: fine.
+std::string role_problem(std::string_view command, const serve_config& cfg);
 
 // The HS256 key: --jwt-secret-file (trailing newline stripped) or PEYK_JWT_SECRET.
 // Throws std::runtime_error with a clear message when neither is set or both are empty.

@@ -8,6 +8,7 @@
 #include <openssl/rand.h>
 
 #include <boost/json.hpp>
+#include <boost/program_options.hpp>
 
 #include "app/commands.hpp"
 #include "auth/jwt.hpp"
@@ -36,58 +37,38 @@ std::string token(const std::string& secret, boost::json::object claims) {
   return auth::sign_hs256(claims, secret);
 }
 
-// Takes the demo's own flags out of argv; the rest are `peyk serve`'s.
-struct demo_flags {
-  int couriers = 200;
-  double interval_s = 2;
-  std::vector<const char*> rest;
-};
-
-std::optional<demo_flags> split_demo_flags(int argc, const char* const* argv) {
-  demo_flags f;
-  bool interval_given = false;
-  for (int i = 0; i < argc; ++i) {
-    std::string_view a = argv[i];
-    auto value = [&](const char* name) -> const char* {
-      if (i + 1 >= argc) throw std::invalid_argument(std::string(name) + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--couriers") {
-      f.couriers = std::stoi(value("--couriers"));
-    } else if (a == "--update-interval") {
-      f.rest.push_back(argv[i]);
-      f.rest.push_back(value("--update-interval"));
-      f.interval_s = std::stod(f.rest.back());
-      interval_given = true;
-    } else if (a == "--interval-idle") {  // the new name: no default --update-interval then
-      f.rest.push_back(argv[i]);
-      f.rest.push_back(value("--interval-idle"));
-      interval_given = true;
-    } else {
-      f.rest.push_back(argv[i]);
-    }
-  }
-  if (!interval_given) {
-    f.rest.push_back("--update-interval");
-    f.rest.push_back("2");
-  }
-  if (f.couriers < 0 || f.couriers > 100000) throw std::invalid_argument("--couriers 0..100000");
-  return f;
-}
-
 const char* demo_help =
     "usage: peyk demo [--couriers N] [serve options]\n\n"
     "Runs `peyk serve` with a throwaway key (unless PEYK_JWT_SECRET or --jwt-secret-file\n"
     "is given), the courier simulator in the same process, and prints the panel URL with\n"
     "an admin token, a customer tracking URL and a curl line.\n\n"
     "  --couriers N (=200)   simulated couriers (0: none)\n"
-    "  --update-interval S (=2)  seconds between a courier's posts\n\n"
+    "  --interval-idle D (=2s)   the idle update interval; the simulated couriers post at it\n\n"
+    "Like every command it reads PEYK_<OPTION> variables and --config FILE (its [demo]\n"
+    "section): `peyk config check demo` shows what it would run with.\n\n"
     "Tracks are recorded by default in ./peyk-data/history.sqlite (--data-dir DIR,\n"
     "--history sqlite:PATH | postgres://... | off, --history-retention 30d), so a\n"
     "courier's trail can be read back at once: /api/v1/couriers/ID/track.\n\n"
     "Every option of `peyk serve --help` is accepted too.\n";
 
 }  // namespace
+
+std::optional<demo_config> parse_demo(int argc, const char* const* argv, std::ostream& out,
+                                      std::ostream& err, int& exit_code, settings_report* report) {
+  int couriers = 200;
+  namespace po = boost::program_options;
+  po::options_description own("Demo");
+  own.add_options()("couriers", po::value(&couriers)->default_value(couriers),
+                    "simulated couriers (0: none), 0..100000");
+  auto serve = parse_serve(argc, argv, out, err, exit_code, "demo", {&own, report});
+  if (!serve) return std::nullopt;
+  if (couriers < 0 || couriers > 100000) {
+    err << "peyk: --couriers 0..100000\n(see --help)\n";
+    exit_code = 2;
+    return std::nullopt;
+  }
+  return demo_config{std::move(*serve), couriers};
+}
 
 int demo_main(int argc, const char* const* argv) {
   for (int i = 1; i < argc; ++i) {
@@ -96,17 +77,13 @@ int demo_main(int argc, const char* const* argv) {
       return 0;
     }
   }
-  std::optional<demo_flags> flags;
-  try {
-    flags = split_demo_flags(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "peyk: " << e.what() << "\n(see --help)\n";
-    return 2;
-  }
   int code = 0;
-  auto cfg = parse_serve(static_cast<int>(flags->rest.size()), flags->rest.data(), std::cout,
-                         std::cerr, code, "demo");
-  if (!cfg) return code;
+  auto parsed = parse_demo(argc, argv, std::cout, std::cerr, code);
+  if (!parsed) return code;
+  const int couriers = parsed->couriers;
+  // The simulated couriers post at the idle interval (2 s here), whatever the policy says.
+  const double interval_s = parsed->serve.http.interval.idle_s;
+  auto cfg = std::optional<serve_config>(std::move(parsed->serve));
   if (!std::getenv("PEYK_JWT_SECRET") && cfg->jwt_secret_file.empty()) {
     // The one place a generated key is fine: a demo that lives as long as this process.
     ::setenv("PEYK_JWT_SECRET", random_secret().c_str(), 1);
@@ -118,12 +95,12 @@ int demo_main(int argc, const char* const* argv) {
   std::unique_ptr<simulator::simulator> sim;
   std::thread sim_thread;
   int rc = run_serve(std::move(*cfg), role::all, [&](const std::string& url) {
-    if (flags->couriers > 0) {
+    if (couriers > 0) {
       simulator::options o;
       o.target = url;
       o.secret = secret;
-      o.couriers = flags->couriers;
-      o.interval_s = flags->interval_s;
+      o.couriers = couriers;
+      o.interval_s = interval_s;
       o.first_id = 1000;  // leaves "10", the courier of the printed curl line, to the user
       sim = std::make_unique<simulator::simulator>(sim_ioc, o);
       sim->start();
@@ -134,7 +111,7 @@ int demo_main(int argc, const char* const* argv) {
         token(secret,
               {{"sub", "10"}, {"role", "courier"}, {"name", "test_driver1"}, {"fleet", "store-7"}});
     // The simulator numbers orders from A1001: the first one is on its way right now.
-    std::string order = flags->couriers > 0 ? "A1001" : "A123";
+    std::string order = couriers > 0 ? "A1001" : "A123";
     auto customer = token(secret, {{"sub", "c1"}, {"role", "customer"}, {"orders", {order}}});
     std::cout
         << "\npeyk demo is running at " << url << "\n\n"
@@ -152,14 +129,13 @@ int demo_main(int argc, const char* const* argv) {
         << (history == "off"
                 ? std::string("Tracks are not recorded (--history off).\n\n")
                 : "Tracks are recorded in " + history + "; the last 24 h of courier " +
-                      (flags->couriers > 0 ? std::string("1000") : "10") +
+                      (couriers > 0 ? std::string("1000") : "10") +
                       " (also ?format=gpx, geojson or csv):\n  curl -s -H " +
                       "'Authorization: Bearer " + admin + "' \\\n    " + url + "/api/v1/couriers/" +
-                      (flags->couriers > 0 ? std::string("1000") : "10") + "/track\n\n")
-        << (flags->couriers > 0
-                ? std::to_string(flags->couriers) + " simulated couriers (ids 1000+) are " +
-                      "driving around Tehran, carrying orders.\n"
-                : std::string())
+                      (couriers > 0 ? std::string("1000") : "10") + "/track\n\n")
+        << (couriers > 0 ? std::to_string(couriers) + " simulated couriers (ids 1000+) are " +
+                               "driving around Tehran, carrying orders.\n"
+                         : std::string())
         << "Ctrl-C stops the demo.\n"
         << std::flush;
   });

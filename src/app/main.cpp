@@ -60,8 +60,11 @@ const char* usage =
     "  demo    serve with a throwaway key and print an admin token and the panel URL\n"
     "  token   print a signed token for a courier or viewer\n"
     "  simulate  drive simulated couriers against an ingest API\n"
+    "  config check [COMMAND]  print a command's effective settings and their sources\n"
     "\n"
-    "`peyk <command> --help` lists each command's options and defaults.\n"
+    "`peyk <command> --help` lists each command's options and defaults. Every option of\n"
+    "serve, ingest, gateway, demo and token can also be set as PEYK_<OPTION> in the\n"
+    "environment or in --config FILE (flag > env > file > default).\n"
     "The HS256 key comes from PEYK_JWT_SECRET or --jwt-secret-file.\n";
 
 }  // namespace
@@ -90,14 +93,14 @@ int main(int argc, char** argv) {
     auto r = cmd == "serve"    ? peyk::app::role::all
              : cmd == "ingest" ? peyk::app::role::ingest
                                : peyk::app::role::gateway;
-    if (r != peyk::app::role::all && cfg->redis.empty() && cfg->redis_cluster.empty()) {
-      std::cerr << "peyk: `peyk " << cmd << "` needs --redis redis://HOST:PORT or --redis-cluster "
-                << "HOST:PORT,... (the roles meet there); `peyk serve` runs both in one process\n";
+    if (auto problem = peyk::app::role_problem(cmd, *cfg); !problem.empty()) {
+      std::cerr << "peyk: " << problem << "\n";
       return 2;
     }
     return peyk::app::run_serve(std::move(*cfg), r);
   }
   if (cmd == "token") return peyk::app::token_main(sub_argc, sub_argv);
+  if (cmd == "config") return peyk::app::config_main(sub_argc, sub_argv);
   if (cmd == "demo") return peyk::app::demo_main(sub_argc, sub_argv);
   if (cmd == "simulate") return peyk::simulator::simulate_main(sub_argc, sub_argv);
   std::cerr << "peyk: unknown command '" << cmd << "'\n\n" << usage;

@@ -95,7 +95,72 @@ std::string duration_text(std::int64_t s) {
   return std::to_string(s) + "s";
 }
 
+// The keys, the address and the broker settings: everything run_serve resolves before it
+// starts. Throws std::runtime_error with the message it exits with.
+struct startup {
+  std::string secret, previous_secret;
+  tcp::endpoint ep;
+  std::optional<broker::redis_config> redis;
+  std::optional<broker::cluster_config> cluster;
+  std::vector<std::string> warnings;  // a short key `peyk demo` accepts
+};
+
+startup resolve_startup(const serve_config& cfg, role r) {
+  startup st;
+  auto& secret = st.secret;
+  auto& previous_secret = st.previous_secret;
+  auto& ep = st.ep;
+  auto& redis = st.redis;
+  auto& cluster = st.cluster;
+  secret = load_secret(cfg.jwt_secret_file);
+  previous_secret = load_previous_secret(cfg.jwt_previous_secret_file);
+  ep = parse_endpoint(cfg.listen);
+  if (!cfg.redis.empty()) {
+    redis = broker::parse_redis_url(cfg.redis);
+    if (auto pw = load_redis_password(cfg.redis_password_file); !pw.empty()) {
+      if (!redis->password.empty()) {
+        throw std::runtime_error(
+            "--redis carries a password and --redis-password-file another: give one");
+      }
+      redis->password = std::move(pw);
+    }
+    redis->channel = cfg.channel;
+    redis->write_last_known = r != role::gateway;
+    redis->subscribe = r != role::ingest;
+    redis->courier_ttl = std::chrono::seconds(cfg.courier_ttl_s);
+  }
+  if (!cfg.redis_cluster.empty()) {
+    cluster.emplace();
+    cluster->seeds = broker::parse_cluster_seeds(cfg.redis_cluster);
+    cluster->password = load_redis_password(cfg.redis_password_file);
+    cluster->channel = cfg.channel;
+    cluster->partitions = cfg.cluster_partitions;
+    cluster->order_ttl = std::chrono::seconds(static_cast<long>(cfg.cluster_order_ttl_s));
+    cluster->write_last_known = r != role::gateway;
+    cluster->subscribe = r != role::ingest;
+    cluster->courier_ttl = std::chrono::seconds(cfg.courier_ttl_s);
+  }
+  for (auto [key, what] : {std::pair<const std::string*, const char*>{&secret, "the JWT secret"},
+                           {&previous_secret, "the previous JWT secret"}}) {
+    if (key->empty()) continue;
+    auto problem = auth::secret_length_error(*key, what);
+    if (problem.empty()) continue;
+    if (!cfg.allow_short_secret) throw std::runtime_error(problem);
+    st.warnings.push_back(problem);
+  }
+  return st;
+}
+
 }  // namespace
+
+std::string startup_problem(const serve_config& cfg, role r) {
+  try {
+    (void)resolve_startup(cfg, r);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return {};
+}
 
 int run_serve(serve_config cfg, role r, const std::function<void(const std::string&)>& on_ready) {
   core::set_log_level(parse_level(cfg.log_level));
@@ -104,54 +169,19 @@ int run_serve(serve_config cfg, role r, const std::function<void(const std::stri
   // history_unavailable until there is room), not the end of the process.
   ::signal(SIGXFSZ, SIG_IGN);
   const char* role_name = r == role::all ? "serve" : r == role::ingest ? "ingest" : "gateway";
-  std::string secret, previous_secret;
-  tcp::endpoint ep;
-  std::optional<broker::redis_config> redis;
-  std::optional<broker::cluster_config> cluster;
+  startup st;
   try {
-    secret = load_secret(cfg.jwt_secret_file);
-    previous_secret = load_previous_secret(cfg.jwt_previous_secret_file);
-    ep = parse_endpoint(cfg.listen);
-    if (!cfg.redis.empty()) {
-      redis = broker::parse_redis_url(cfg.redis);
-      if (auto pw = load_redis_password(cfg.redis_password_file); !pw.empty()) {
-        if (!redis->password.empty()) {
-          throw std::runtime_error(
-              "--redis carries a password and --redis-password-file another: give one");
-        }
-        redis->password = std::move(pw);
-      }
-      redis->channel = cfg.channel;
-      redis->write_last_known = r != role::gateway;
-      redis->subscribe = r != role::ingest;
-      redis->courier_ttl = std::chrono::seconds(cfg.courier_ttl_s);
-    }
-    if (!cfg.redis_cluster.empty()) {
-      cluster.emplace();
-      cluster->seeds = broker::parse_cluster_seeds(cfg.redis_cluster);
-      cluster->password = load_redis_password(cfg.redis_password_file);
-      cluster->channel = cfg.channel;
-      cluster->partitions = cfg.cluster_partitions;
-      cluster->order_ttl = std::chrono::seconds(static_cast<long>(cfg.cluster_order_ttl_s));
-      cluster->write_last_known = r != role::gateway;
-      cluster->subscribe = r != role::ingest;
-      cluster->courier_ttl = std::chrono::seconds(cfg.courier_ttl_s);
-    }
+    st = resolve_startup(cfg, r);
   } catch (const std::exception& e) {
     std::cerr << "peyk: " << e.what() << "\n";
     return 2;
   }
-  for (auto [key, what] : {std::pair<const std::string*, const char*>{&secret, "the JWT secret"},
-                           {&previous_secret, "the previous JWT secret"}}) {
-    if (key->empty()) continue;
-    auto problem = auth::secret_length_error(*key, what);
-    if (problem.empty()) continue;
-    if (!cfg.allow_short_secret) {
-      std::cerr << "peyk: " << problem << "\n";
-      return 2;
-    }
-    core::log(core::log_level::warn, problem);
-  }
+  for (const auto& w : st.warnings) core::log(core::log_level::warn, w);
+  auto& secret = st.secret;
+  auto& previous_secret = st.previous_secret;
+  auto& ep = st.ep;
+  auto& redis = st.redis;
+  auto& cluster = st.cluster;
   {
     std::size_t before = 0;
     cfg.http.limits.fd_limit = http::raise_fd_limit(before);

@@ -1,5 +1,7 @@
 #include "http/routes.hpp"
 
+#include <array>
+
 #include <boost/beast/http/verb.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/json.hpp>
@@ -108,12 +110,16 @@ void route(const request& req, const head_check& head, const std::shared_ptr<res
   if (is_track_path(path)) return handle_tracks(req, r, cfg, svc);
   bool get = method == bhttp::verb::get || method == bhttp::verb::head;
   if (get && path == "/healthz") return r->send(json_response(200, R"({"status":"ok"})"));
+  // History counts where points are recorded (ingest 503s without it); a gateway that
+  // only answers track queries stays in the load balancer for its viewers. /metrics tells
+  // the same as peyk_ready.
+  const auto ready_parts = [&] {
+    return std::array<bool, 3>{!svc.draining->load(), !svc.broker || svc.broker->ready(),
+                               !svc.history || !svc.ingest || svc.history->ready()};
+  };
   if (get && path == "/readyz") {
-    // History counts where points are recorded (ingest 503s without it); a gateway that
-    // only answers track queries stays in the load balancer for its viewers.
-    const bool draining = svc.draining->load();
-    const bool broker_ok = !svc.broker || svc.broker->ready();
-    const bool history_ok = !svc.history || !svc.ingest || svc.history->ready();
+    const auto [not_draining, broker_ok, history_ok] = ready_parts();
+    const bool draining = !not_draining;
     if (!draining && broker_ok && history_ok) {
       return r->send(json_response(200, R"({"status":"ready"})"));
     }
@@ -127,11 +133,21 @@ void route(const request& req, const head_check& head, const std::shared_ptr<res
   if (get && path == "/metrics") {
     auto text = svc.metrics->render();
     if (svc.conn_limits) svc.conn_limits->render(text);
+    const auto [not_draining, broker_ok, history_ok] = ready_parts();
+    text +=
+        "# HELP peyk_ready 1 while /readyz answers 200 (not draining, broker and history "
+        "up).\n# TYPE peyk_ready gauge\npeyk_ready ";
+    text += not_draining && broker_ok && history_ok ? "1\n" : "0\n";
+    text +=
+        "# HELP peyk_draining 1 from SIGTERM until exit (/readyz answers 503 meanwhile).\n"
+        "# TYPE peyk_draining gauge\npeyk_draining ";
+    text += not_draining ? "0\n" : "1\n";
     return r->send(text_response(200, std::move(text), "text/plain; version=0.0.4; charset=utf-8"));
   }
   if (get && path == "/api/v1/config") return r->send(json_response(200, config_json(cfg)));
   if (get && path == "/api/v1/whoami") return r->send(whoami(req, svc));
   if (get && serve_static(req, r, cfg)) return;
+  if (get && serve_panel_missing(req, r)) return;
   r->send(error_response(404, "not_found", "no such endpoint"));
 }
 

@@ -117,6 +117,9 @@ void handle_tracks(const request& req, const std::shared_ptr<responder>& r, cons
 int answer_interval(const settings& cfg, const services& svc, const auth::identity& courier,
                     std::span<const broker::location_ptr> batch);
 bool serve_static(const request& req, const std::shared_ptr<responder>& r, const settings& cfg);
+// GET / or /track with no built panel (no --web-root, or no page in it): a short HTML page
+// (404) saying how to build it. False for any other path.
+bool serve_panel_missing(const request& req, const std::shared_ptr<responder>& r);
 
 response json_response(unsigned status, std::string body);
 response error_response(unsigned status, std::string_view code, std::string_view message,

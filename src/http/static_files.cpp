@@ -109,4 +109,38 @@ bool serve_static(const request& req, const std::shared_ptr<responder>& r, const
   return true;
 }
 
+bool serve_panel_missing(const request& req, const std::shared_ptr<responder>& r) {
+  auto path = target_path(req.target());
+  if (path != "/" && path != "/index.html" && path != "/track" && path != "/track/") return false;
+  // Static text only: nothing of the request and no server path goes into it.
+  static const std::string page =
+      "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+      "<title>peyk: the panel is not built</title>\n"
+      "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:42em;margin:3em auto;"
+      "padding:0 1em}code,pre{background:#f3f3f3;padding:.1em .3em}pre{padding:.6em}</style>"
+      "</head>\n<body>\n<h1>peyk is running; its panel is not built</h1>\n"
+      "<p>This server found no built panel: no <code>--web-root</code> directory holding "
+      "<code>index.html</code>, and no <code>web/dist</code> beside the binary's source "
+      "tree. The API, <code>/ws</code>, <code>/healthz</code> and <code>/metrics</code> "
+      "work without it.</p>\n"
+      "<p>Build it from the source tree (Node.js and npm needed):</p>\n"
+      "<pre>cd web &amp;&amp; npm ci &amp;&amp; npm run build</pre>\n"
+      "<p>then restart peyk, or point it at the result: "
+      "<code>peyk serve --web-root /path/to/peyk/web/dist</code>. "
+      "<code>bash scripts/demo.sh</code> builds the server and the panel in one go.</p>\n"
+      "</body></html>\n";
+  response res{bhttp::status::not_found, 11};
+  res.set(bhttp::field::content_type, "text/html; charset=utf-8");
+  res.set(bhttp::field::cache_control, "no-store");
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Referrer-Policy", "no-referrer");
+  res.set("X-Frame-Options", "DENY");
+  res.set("Content-Security-Policy",
+          "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
+          "frame-ancestors 'none'");
+  if (req.method() != bhttp::verb::head) res.body() = page;
+  r->send(std::move(res));
+  return true;
+}
+
 }  // namespace peyk::http
