@@ -190,8 +190,13 @@ void ingest_points(std::vector<core::location> points, const auth::identity& id,
     batch.push_back(std::make_shared<const core::location>(std::move(p)));
   }
   if (duplicates > 0) svc.metrics->ingest_duplicates.inc(duplicates);
+  if (batch.empty()) {  // all seen before: the interval still follows what they say
+    std::vector<broker::location_ptr> seen;
+    seen.reserve(points.size());
+    for (const auto& p : points) seen.push_back(std::make_shared<const core::location>(p));
+    return answer(r, svc, started, how.ok(answer_interval(cfg, svc, id, seen)));
+  }
   auto interval = answer_interval(cfg, svc, id, batch);
-  if (batch.empty()) return answer(r, svc, started, how.ok(interval));  // all seen before
   // Once accepted (200), the points' times are remembered for the duplicate check.
   auto done = [r, &svc, started, interval, how = std::move(how), courier = id.sub,
                fresh_times = std::move(fresh_times)] {

@@ -10,6 +10,7 @@ in every topology; a gateway killed with -9 stops counting within the watch expi
 """
 
 import json
+from datetime import datetime, timezone
 import secrets
 import signal
 import struct
@@ -80,6 +81,19 @@ def test_states_and_low_battery(server):
     r = srv.post_ok(tok, {"points": [point(orders=["B1"], battery=5), point(battery=80),
                                      point()]})
     assert r.json()["update_interval_seconds"] == ACTIVE
+
+
+def test_a_retried_point_gets_the_interval_of_what_it_says(server):
+    """A retry (same time, same position) is answered 200 without being recorded again;
+    its interval still follows its orders and battery, not an empty request's."""
+    srv = server(*FAST)
+    tok = srv.courier_token()
+    p = dict(point(orders=["R-" + uid()], battery=10),
+             recorded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    first = srv.post_ok(tok, p).json()["update_interval_seconds"]
+    again = srv.post_ok(tok, p).json()["update_interval_seconds"]
+    assert first == again == 2 * ACTIVE, (first, again)
+    assert srv.metrics().value("peyk_ingest_duplicates_total") == 1
 
 
 def test_flags_set_the_three_intervals_and_the_factor(server):
