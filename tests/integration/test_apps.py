@@ -159,6 +159,33 @@ def test_owntracks_basic_auth_and_commands(server):
     assert r.status_code == 401
 
 
+def test_owntracks_is_told_when_a_viewer_focuses_it(server):
+    """PROTOCOL.md §10 through OwnTracks' command: idle, then focused by an admin (the
+    watched interval), then unfocused (idle again); each change told once."""
+    srv = start(server, "--interval-idle", "60s", "--interval-watched", "2s")
+    courier = uid("c")
+    tok = srv.courier_token(courier)
+    url = srv.base + "/api/v1/owntracks"
+    t = [int(time.time()) - 100]
+
+    def post():
+        t[0] += 1
+        r = requests.post(url, json={"_type": "location", "lat": 35.74, "lon": 51.45,
+                                     "tst": t[0]}, auth=("jane", tok), timeout=5)
+        assert r.status_code == 200, r.text
+        cmds = r.json()
+        return cmds[0]["configuration"]["locatorInterval"] if cmds else None
+
+    assert post() == 60
+    assert post() is None
+    admin = srv.viewer(srv.admin_token(), proto="peyk.v1")
+    admin.ws.send(json.dumps({"type": "focus", "courier": courier}))
+    wait_until(lambda: post() == 2, 2, what="the focused courier to be told 2 s")
+    assert post() is None
+    admin.ws.send(json.dumps({"type": "focus"}))
+    wait_until(lambda: post() == 60, 2, what="the unfocused courier to be told 60 s")
+
+
 # ---------------------------------------------------------------------------------
 # auth and errors
 
