@@ -549,19 +549,23 @@ def test_ws_message_ending_mid_character_with_an_empty_final_fragment_closes_100
     assert code == 1007, f"close code {code}"
 
 
-def test_viewer_that_talks_is_ignored_and_others_keep_receiving(ws_server):
-    """Viewers have nothing to say: text, binary, JSON that looks like a command, a burst
-    of 2,000 frames -- none of it changes what anyone receives or crashes the server."""
-    srv = ws_server
-    good = srv.viewer(srv.admin_token(sub="good"), "peyk.v1")
-    chatty = raw_admin(srv, "peyk.v1")
-    op, payload = chatty.read_frame()
-    assert op == 0x1 and json.loads(payload)["type"] == "snapshot"
+def _chatter():
+    """2,001 frames at once: text that looks like commands, binary, a spoofed location."""
     burst = b"".join(ws_frame(0x1, json.dumps({"type": "subscribe", "courier": i}).encode())
                      for i in range(1000))
     burst += b"".join(ws_frame(0x2, os.urandom(200)) for _ in range(1000))
     burst += ws_frame(0x1, b'{"latitude": 1, "longitude": 2, "user": {"id": "spoof"}}')
-    chatty.sock.sendall(burst)
+    return burst
+
+
+def test_viewer_that_talks_is_ignored_and_others_keep_receiving(ws_server):
+    """An echo-protocol viewer has nothing to say: text, binary, JSON that looks like a
+    command, a burst of 2,000 frames -- none of it changes what anyone receives or crashes
+    the server, and the viewer stays a viewer."""
+    srv = ws_server
+    good = srv.viewer(srv.admin_token(sub="good"), "peyk.v1")
+    chatty = raw_admin(srv, "echo-protocol")
+    chatty.sock.sendall(_chatter())
     viewer_gets(srv, good, "talk-1", 6.5)
     # the chatty viewer is still a viewer (ignored, not closed) and got no spoofed location
     deadline = time.monotonic() + 5 * SCALE
@@ -569,12 +573,41 @@ def test_viewer_that_talks_is_ignored_and_others_keep_receiving(ws_server):
         op, payload = chatty.read_frame(timeout=max(0.01, deadline - time.monotonic()))
         assert op != 0x8, f"a talking viewer was closed: {payload!r}"
         if op == 0x1:
-            locs = json.loads(payload)["locations"]
-            assert all(uid_of(l) != "spoof" for l in locs), "a viewer's frame was fanned out"
-            if any(uid_of(l) == "talk-1" for l in locs):
+            loc = json.loads(payload)  # echo-protocol: one location per frame
+            assert uid_of(loc) != "spoof", "a viewer's frame was fanned out"
+            if uid_of(loc) == "talk-1":
                 break
     assert good.frames and all(uid_of(l) != "spoof" for f in good.frames
                                for l in f.get("locations", []))
+    assert srv.metrics().value("peyk_messages_in_total") == 1
+    still_serves(srv)
+
+
+def test_peyk_v1_viewer_that_floods_is_closed_and_others_keep_receiving(ws_server):
+    """A peyk.v1 viewer may send client messages (focus, PROTOCOL.md §11), a few a second:
+    the same burst closes it with a policy code (1008 for the flood, or 1003 for binary),
+    and nothing it sent reaches anyone."""
+    srv = ws_server
+    good = srv.viewer(srv.admin_token(sub="good"), "peyk.v1")
+    chatty = raw_admin(srv, "peyk.v1")
+    op, payload = chatty.read_frame()
+    assert op == 0x1 and json.loads(payload)["type"] == "snapshot"
+    try:
+        chatty.sock.sendall(_chatter())
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # closed while the burst was being sent
+    deadline = time.monotonic() + 5 * SCALE
+    while True:
+        try:
+            op, payload = chatty.read_frame(timeout=max(0.01, deadline - time.monotonic()))
+        except ConnectionResetError:
+            break  # closed while its burst was unread: the kernel resets instead (no code)
+        if op == 0x8:
+            code = int.from_bytes(payload[:2], "big")
+            assert code in (1003, 1008), f"close code {code} {payload!r}"
+            break
+    viewer_gets(srv, good, "talk-2", 6.5)
+    assert all(uid_of(l) != "spoof" for f in good.frames for l in f.get("locations", []))
     assert srv.metrics().value("peyk_messages_in_total") == 1
     still_serves(srv)
 
