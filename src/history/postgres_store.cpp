@@ -431,12 +431,12 @@ void postgres_store::append(std::span<const location_ptr> batch, append_handler 
     ++i.appends;
     return done({});  // nothing left to record (empty, or all past retention)
   }
-  p.done = std::move(done);
   std::unique_lock l(i.mu);
-  if (!i.up || i.stopping) {
+  if (!i.up || i.stopping) {  // went down since the check above (an outage racing this)
     l.unlock();
-    return refuse(errc::not_connected);
+    return refuse(errc::not_connected);  // `done` is still ours here: not yet moved
   }
+  p.done = std::move(done);
   if (i.queued_points + p.rows.points > i.opt.max_pending_points) {
     l.unlock();
     ++i.refused;
